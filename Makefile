@@ -1,0 +1,79 @@
+# select lab - build, test and demonstrate the select() server and client.
+#
+#   make            build select_server and select_client
+#   make test       build, install the test tools if missing, run the bats suite
+#   make sanitize   rebuild with AddressSanitizer + UBSan and run the suite
+#   make demo       a narrated, self-running demonstration (about 15 s)
+#   make clean      remove everything the build made
+#
+# The standard variables work as usual: make CC=clang, make CFLAGS=-O0 ...
+
+CC       ?= cc
+CPPFLAGS ?= -D_FORTIFY_SOURCE=2
+CFLAGS   ?= -std=c11 -O2 -g -Wall -Wextra -Wpedantic -Werror
+LDFLAGS  ?=
+LDLIBS   ?=
+
+PROGRAMS = select_server select_client
+TEST_PROGRAMS = tests/testpeer
+
+# Debian packages that `make test` needs, and the command that shows each is
+# present.  Keep these two lists in the same order.
+TEST_PACKAGES = bats bats-support bats-assert netcat-openbsd iproute2 procps
+TEST_CHECKS   = command -v bats && test -f /usr/lib/bats/bats-support/load.bash \
+	&& test -f /usr/lib/bats/bats-assert/load.bash && command -v nc \
+	&& command -v ss && command -v ps
+
+SANITIZE_FLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-Wall -Wextra -Wpedantic -Werror
+
+.PHONY: all test sanitize demo clean test-deps
+
+all: $(PROGRAMS)
+
+select_server: select_server.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ select_server.c $(LDLIBS)
+
+select_client: select_client.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ select_client.c $(LDLIBS)
+
+tests/testpeer: tests/testpeer.c common.h
+	$(CC) $(CPPFLAGS) -I. $(CFLAGS) $(LDFLAGS) -o $@ tests/testpeer.c $(LDLIBS)
+
+# Install the test tools with apt-get when they are missing and we are root;
+# otherwise say exactly what to run, and fail.
+test-deps:
+	@if ! ( $(TEST_CHECKS) ) >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "installing test tools: $(TEST_PACKAGES)"; \
+	        apt-get update -qq && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	            $(TEST_PACKAGES) >/dev/null || exit 1; \
+	    else \
+	        echo "missing test tools; install them with:" >&2; \
+	        echo "  sudo apt-get install $(TEST_PACKAGES)" >&2; \
+	        exit 1; \
+	    fi; \
+	fi
+
+test: all $(TEST_PROGRAMS) test-deps
+	bats --timing tests/
+
+# A separate build directory keeps sanitizer binaries away from the normal
+# ones; the suite finds the programs through SELECT_LAB_BIN.
+sanitize: test-deps
+	mkdir -p build/sanitize/tests
+	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_server select_server.c
+	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_client select_client.c
+	$(CC) $(SANITIZE_FLAGS) -I. -o build/sanitize/tests/testpeer tests/testpeer.c
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	SELECT_LAB_BIN=$(CURDIR)/build/sanitize bats --timing tests/
+
+demo: all
+	./demo.sh
+
+clean:
+	rm -f $(PROGRAMS) $(TEST_PROGRAMS)
+	rm -rf build
