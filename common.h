@@ -1,9 +1,11 @@
 /*
  * common.h - what select_server and select_client share.
  *
- * Header-only on purpose: every function is `static`, so each program is a
- * single .c file plus this header, builds with one compiler call, and a
- * student reading either program finds every helper one file away.  Nothing
+ * Header-only on purpose: every function is `static inline`, so each program
+ * is a single .c file plus this header, builds with one compiler call, and a
+ * student reading either program finds every helper one file away.  (The
+ * `inline` only keeps the compiler quiet about the helpers one of the two
+ * programs does not use.)  Nothing
  * here is written twice in the programs, and nothing here belongs to only one
  * of them.
  *
@@ -25,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,8 +45,10 @@
 
 #define VERSION "1.0.0"
 
-/* Enough for "[" + an IPv6 address with scope + "]:" + a port + NUL. */
-#define ADDR_STRLEN (NI_MAXHOST + 16)
+/* A numeric host: an IPv6 address, "%", an interface name (scope). */
+#define HOST_STRLEN (INET6_ADDRSTRLEN + 1 + 16)
+/* "[" + host + "]:" + a port + NUL, with room to spare. */
+#define ADDR_STRLEN (HOST_STRLEN + 16)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -60,7 +65,7 @@
  * Pass errnum 0 for a message without a system error.  Callers save errno
  * in a local before formatting anything, since any library call may change it.
  */
-static void PRINTF_LIKE(2, 3)
+static inline void PRINTF_LIKE(2, 3)
 report_error(int errnum, const char *fmt, ...)
 {
     char msg[1024];
@@ -80,7 +85,7 @@ report_error(int errnum, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 
 /* parse_long - decimal integer in [min, max]; returns 0, or -1 if invalid. */
-static int
+static inline int
 parse_long(const char *s, long min, long max, long *out)
 {
     char *end;
@@ -97,7 +102,7 @@ parse_long(const char *s, long min, long max, long *out)
 }
 
 /* parse_port - a TCP/UDP port in [min, 65535]; returns 0, or -1. */
-static int
+static inline int
 parse_port(const char *s, long min, unsigned short *port)
 {
     long v;
@@ -113,7 +118,7 @@ parse_port(const char *s, long min, unsigned short *port)
  * into microseconds.  Only digits and one point are accepted (no signs,
  * exponents, "inf" or hex, all of which strtod would take).  Returns 0 or -1.
  */
-static int
+static inline int
 parse_seconds(const char *s, long max, int64_t *out_us)
 {
     int64_t whole = 0, frac = 0, scale = 1000000;
@@ -145,7 +150,7 @@ parse_seconds(const char *s, long max, int64_t *out_us)
 /* ------------------------------------------------------------------ */
 
 /* set_nonblocking - add O_NONBLOCK to fd's flags; returns 0, or -1 (errno). */
-static int
+static inline int
 set_nonblocking(int fd)
 {
     int flags = fcntl(fd, F_GETFL);
@@ -160,7 +165,7 @@ set_nonblocking(int fd)
  * partial writes and EINTR.  Returns 0, or -1 with errno set.  Never used on
  * a non-blocking socket: that is what the buffers and the write set are for.
  */
-static int
+static inline int
 write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
@@ -188,7 +193,7 @@ write_all(int fd, const void *data, size_t len)
  * jumps when the administrator or NTP sets the time, and a deadline computed
  * from it would then fire hours early or never.
  */
-static int64_t
+static inline int64_t
 now_us(void)
 {
     struct timespec ts;
@@ -201,7 +206,7 @@ now_us(void)
 }
 
 /* format_seconds - "29.7s", "0.004s", "1s": microseconds, trailing zeros cut. */
-static const char *
+static inline const char *
 format_seconds(int64_t us, char *out, size_t len)
 {
     char *p;
@@ -228,11 +233,11 @@ format_seconds(int64_t us, char *out, size_t len)
  * of a dual-stack socket shows as [::ffff:127.0.0.1]:PORT, exactly as the
  * kernel (and netstat) sees it.  Returns out.
  */
-static const char *
+static inline const char *
 format_sockaddr(const struct sockaddr *sa, socklen_t salen, char *out,
                 size_t len)
 {
-    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    char host[HOST_STRLEN], serv[8];
     int rc = getnameinfo(sa, salen, host, sizeof host, serv, sizeof serv,
                          NI_NUMERICHOST | NI_NUMERICSERV);
 
@@ -246,7 +251,7 @@ format_sockaddr(const struct sockaddr *sa, socklen_t salen, char *out,
 }
 
 /* format_local / format_peer - the two ends of a socket; "?" on error. */
-static const char *
+static inline const char *
 format_local(int fd, char *out, size_t len)
 {
     struct sockaddr_storage ss;
@@ -259,7 +264,7 @@ format_local(int fd, char *out, size_t len)
     return format_sockaddr((struct sockaddr *)&ss, sslen, out, len);
 }
 
-static const char *
+static inline const char *
 format_peer(int fd, char *out, size_t len)
 {
     struct sockaddr_storage ss;
@@ -288,13 +293,13 @@ struct buffer {
     size_t cap;                 /* bytes allocated at data */
 };
 
-static size_t
+static inline size_t
 buf_len(const struct buffer *b)
 {
     return b->end - b->start;
 }
 
-static void
+static inline void
 buf_free(struct buffer *b)
 {
     free(b->data);
@@ -307,7 +312,7 @@ buf_free(struct buffer *b)
  * bytes to the front or growing as needed.  Returns a pointer to the free
  * space, or NULL if out of memory (the buffer is unchanged).
  */
-static char *
+static inline char *
 buf_reserve(struct buffer *b, size_t want)
 {
     size_t pending = buf_len(b);
@@ -339,7 +344,7 @@ buf_reserve(struct buffer *b, size_t want)
 }
 
 /* buf_append - queue len bytes; returns 0, or -1 if out of memory. */
-static int
+static inline int
 buf_append(struct buffer *b, const void *p, size_t len)
 {
     char *dst;
@@ -354,7 +359,7 @@ buf_append(struct buffer *b, const void *p, size_t len)
 }
 
 /* buf_consume - forget the first n pending bytes; frees an emptied buffer. */
-static void
+static inline void
 buf_consume(struct buffer *b, size_t n)
 {
     b->start += n;
@@ -368,7 +373,7 @@ buf_consume(struct buffer *b, size_t n)
  * Returns 0 (all sent, or the rest waits for select() to say writable), or
  * -1 with errno set for a real error such as EPIPE or ECONNRESET.
  */
-static int
+static inline int
 buf_flush(int fd, struct buffer *b)
 {
     while (buf_len(b) > 0) {
@@ -394,7 +399,7 @@ buf_flush(int fd, struct buffer *b)
  * format_fdset - "{0,3,4,6,7}" for the descriptors below nfds that are in
  * set; runs of three or more are shortened to "{3-9}".  Returns out.
  */
-static const char *
+static inline const char *
 format_fdset(const fd_set *set, int nfds, char *out, size_t len)
 {
     size_t used = 0;
@@ -430,7 +435,7 @@ format_fdset(const fd_set *set, int nfds, char *out, size_t len)
  *   select(nfds=8, read={0,3,4,6,7}, write={7}, timeout=29.7s)
  * timeout_us < 0 means NULL: block until something is ready.
  */
-static void
+static inline void
 trace_select_before(FILE *fp, int nfds, const fd_set *rset,
                     const fd_set *wset, int64_t timeout_us)
 {
@@ -443,7 +448,7 @@ trace_select_before(FILE *fp, int nfds, const fd_set *rset,
 }
 
 /* trace_select_after - "-> 2 ready: read={3,6} write={} after 1.2s" */
-static void
+static inline void
 trace_select_after(FILE *fp, int nready, int nfds, const fd_set *rset,
                    const fd_set *wset, int64_t waited_us)
 {
