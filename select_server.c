@@ -556,7 +556,8 @@ static void
 explain_bind_error(int err, const char *call, const char *proto,
                    const char *addr, const struct options *opt)
 {
-    report_error(err, "%s %s %s", call, proto, addr);
+    report_error(err, "%s %s%s", call, addr,
+                 strcmp(proto, "udp") == 0 ? " (udp)" : "");
     if (err == EADDRINUSE && opt->reuseaddr)
         fprintf(stderr, "hint: another server is using this port"
                 " (see: ss -tulnp); stop it or choose another with -p\n");

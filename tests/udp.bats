@@ -1,0 +1,93 @@
+# udp.bats - the same port answers UDP too: each datagram is echoed back to
+# its sender as one datagram.  UDP keeps message boundaries, so a datagram
+# larger than the read buffer loses its tail (and the server says so),
+# while TCP is a byte stream: a small read buffer only means more reads.
+
+# Clients run in the foreground under `timeout "$WAIT_LIMIT"`: a server that
+# stops answering then fails the test (status 124) instead of hanging bats.
+
+load test_helper
+
+setup() {
+    IN=$BATS_TEST_TMPDIR/in
+    OUT=$BATS_TEST_TMPDIR/out
+}
+
+# udp_ports_of PID - the UDP ports ss shows bound by PID, one a line.
+udp_ports_of() {
+    ss -lunpH | awk -v pid="pid=$1," 'index($0, pid) { sub(/.*:/, "", $4); print $4 }'
+}
+
+# write_halves FILE - 100 bytes: 50 'a' then 50 'b', so a cut shows where.
+write_halves() {
+    { printf 'a%.0s' {1..50}; printf 'b%.0s' {1..50}; } >"$1"
+    [[ $(stat -c %s "$1") -eq 100 ]]
+}
+
+@test "each datagram comes back to its sender as one datagram, on the TCP port" {
+    start_server
+    # The UDP socket is bound to the very port the kernel chose for TCP.
+    run udp_ports_of "$SERVER_PID"
+    assert_output "$PORT"
+
+    # select_client -u sends one datagram per line and prints each reply.
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u 127.0.0.1 "$PORT" <<<$'ping\nsecond datagram'
+    assert_success
+    assert_output $'ping\nsecond datagram'
+
+    console stats
+    wait_for "the stats line" server_says '^clients: '
+    grep -E '; udp datagrams: 2 \(0 truncated\);' "$SERVER_OUT"
+}
+
+@test "nc -u gets its datagram echoed too" {
+    start_server
+
+    # -w1: a datagram has no end-of-stream; nc gives up after 1 s of quiet.
+    run --separate-stderr timeout "$WAIT_LIMIT" nc -u -w1 127.0.0.1 "$PORT" <<<'datagram from netcat'
+
+    assert_success
+    assert_output 'datagram from netcat'
+}
+
+@test "--read-size 50: a 100-byte datagram comes back as its first 50 bytes, and the log says truncated" {
+    start_server --read-size 50
+    write_halves "$IN"
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u 127.0.0.1 "$PORT" <"$IN"
+
+    assert_success
+    assert_output "$(printf 'a%.0s' {1..50})"
+    wait_for "the truncation notice" server_says 'truncated'
+    grep -xE 'udp \[::ffff:127\.0\.0\.1\]:[0-9]+: datagram truncated to 50 bytes \(--read-size 50\)' \
+        "$SERVER_OUT"
+}
+
+@test "TCP with --read-size 50 still echoes all 100 bytes: a stream has no boundaries" {
+    start_server --read-size 50 --trace
+    write_halves "$IN"
+
+    timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <"$IN" >"$OUT"
+
+    cmp "$IN" "$OUT"
+    # The server needed two reads of 50 bytes for what arrived as one send.
+    run count_lines '^fd [0-9]+: read 50 bytes$' "$SERVER_OUT"
+    assert_output 2
+}
+
+@test "--no-udp: the listening line says (tcp), no UDP socket is bound, and UDP clients are refused" {
+    start_server --no-udp
+
+    assert_equal "$(head -n 1 "$SERVER_OUT")" "listening on [::]:$PORT (tcp)"
+    run udp_ports_of "$SERVER_PID"
+    assert_output ''
+    run ss -lunH "sport = :$PORT"
+    assert_output ''
+
+    # The kernel answers a datagram to a closed port with ICMP "port
+    # unreachable", which the client's connected UDP socket sees as refused.
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u 127.0.0.1 "$PORT" <<<'anyone there?'
+    assert_failure 2
+    assert_output ''
+    assert_regex "$stderr" 'no UDP server'
+}
