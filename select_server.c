@@ -126,6 +126,7 @@ static int build_fd_sets(struct server *s, fd_set *rset, fd_set *wset,
 static bool wants_input(const struct server *s, const struct client *c);
 static void handle_signals(struct server *s);
 static void begin_shutdown(struct server *s, const char *why);
+static bool shutdown_complete(const struct server *s, int64_t now);
 static void accept_clients(struct server *s);
 static void accept_at_fd_limit(struct server *s);
 static void add_client(struct server *s, int fd, const char *peer);
@@ -644,14 +645,8 @@ serve(struct server *s)
         int nfds, nready;
 
         /* Shutting down: done once everything is flushed or time is up. */
-        if (s->shutting_down) {
-            bool pending = false;
-            for (int fd = 0; fd <= s->max_client_fd; fd++)
-                pending |= s->clients[fd].fd >= 0 &&
-                           buf_len(&s->clients[fd].out) > 0;
-            if (!pending || now >= s->shutdown_deadline_us)
-                return EXIT_OK;
-        }
+        if (s->shutting_down && shutdown_complete(s, now))
+            return EXIT_OK;
 
         /* Fresh sets and a fresh timeout on every pass: select() overwrites
          * both, and the set of clients changes from one pass to the next. */
@@ -826,6 +821,19 @@ begin_shutdown(struct server *s, const char *why)
     s->listen_fd = s->udp_fd = -1;
     log_event(s, "shutting down (%s): closing %ld client%s", why,
               s->nclients, plural(s->nclients));
+}
+
+/* shutdown_complete - true once no client has output pending, or once the
+ * grace period is over: a client that never reads cannot hold us up. */
+static bool
+shutdown_complete(const struct server *s, int64_t now)
+{
+    if (now >= s->shutdown_deadline_us)
+        return true;
+    for (int fd = 0; fd <= s->max_client_fd; fd++)
+        if (s->clients[fd].fd >= 0 && buf_len(&s->clients[fd].out) > 0)
+            return false;
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
