@@ -2,7 +2,7 @@
 # demo.sh - a narrated, self-running tour of select_server and select_client
 # (run it with `make demo`).  One chat server, three clients taking turns,
 # the kernel's view of the connections, the operator console, and a shutdown
-# that every client notices at once.  About 10 seconds; leaves nothing behind.
+# that every client notices at once.  About 5 seconds; leaves nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -75,7 +75,7 @@ step "3. They take turns; the server relays each line to the two others"
 say() {
     printf '%s\n' "$2" >&"${in_fd[$1]}"
     note "  $1 types: $2"
-    sleep 0.4                   # pacing for human eyes, not synchronisation
+    sleep 0.8                   # pacing for human eyes, not synchronisation
 }
 say alice "hi bob, hi carol"
 say bob "hello alice"
