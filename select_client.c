@@ -330,6 +330,13 @@ connect_to_server(struct client *c)
     hints.ai_socktype = c->udp ? SOCK_DGRAM : SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
     rc = getaddrinfo(c->host, c->port, &hints, &list);
+    if (rc != 0 && c->family != AF_UNSPEC && rc != EAI_NONAME &&
+        rc != EAI_SYSTEM) {
+        report_error(0, "no %s address for '%s': %s",
+                     c->family == AF_INET ? "IPv4" : "IPv6", c->host,
+                     gai_strerror(rc));
+        return STATUS_NO_CONNECT;
+    }
     if (rc != 0) {
         report_error(0, "unknown host '%s': %s", c->host,
                      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
