@@ -107,7 +107,9 @@ static int signal_pipe_wfd = -1;
 /* Table of contents: in the order the program runs. */
 static void parse_options(int argc, char **argv, struct options *opt);
 static void usage(FILE *fp);
-static void usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static _Noreturn void usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static _Noreturn void bad_long_option(const char *arg,
+                                      const struct option *longopts);
 static void ensure_std_fds(void);
 static void setup_signals(struct server *s);
 static void on_signal(int signo);
@@ -228,7 +230,7 @@ usage(FILE *fp)
 }
 
 /* usage_error - one line naming the problem, a hint, and exit status 1. */
-static void
+static _Noreturn void
 usage_error(const char *fmt, ...)
 {
     char msg[512];
@@ -327,14 +329,46 @@ parse_options(int argc, char **argv, struct options *opt)
             usage_error("option '%s' needs a value", argv[optind - 1]);
             break;
         default:
-            if (optopt != 0)
-                usage_error("unknown option '-%c'", optopt);
-            usage_error("unknown option '%s'", argv[optind - 1]);
+            if (strncmp(argv[optind - 1], "--", 2) == 0)
+                bad_long_option(argv[optind - 1], longopts);
+            usage_error("unknown option '-%c'", optopt);
         }
     }
     if (optind < argc)
         usage_error("unexpected argument '%s' (this server takes only"
                     " options)", argv[optind]);
+}
+
+/*
+ * bad_long_option - say what is wrong with a long option getopt_long
+ * refused: a value given to an option that takes none, an abbreviation
+ * that fits several options, or no such option.  (optopt describes only
+ * short options, so getopt_long cannot tell us.)  Exits with status 1.
+ */
+static _Noreturn void
+bad_long_option(const char *arg, const struct option *longopts)
+{
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const struct option *match = NULL;
+    int matches = 0;
+
+    for (const struct option *o = longopts; o->name != NULL; o++) {
+        if (strncmp(o->name, name, len) != 0)
+            continue;
+        if (strlen(o->name) == len) {       /* exact: stop looking */
+            match = o;
+            matches = 1;
+            break;
+        }
+        match = o;
+        matches++;
+    }
+    if (matches == 1 && eq != NULL && match->has_arg == no_argument)
+        usage_error("option '--%s' takes no value", match->name);
+    if (matches > 1)
+        usage_error("ambiguous option '--%.*s'", (int)len, name);
+    usage_error("unknown option '%s'", arg);
 }
 
 /*

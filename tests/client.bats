@@ -1,0 +1,269 @@
+# client.bats - select_client on its own: it says where it connected from
+# (the kernel's ephemeral port), keeps stdout for the server's bytes alone so
+# it can sit in a pipeline, narrates its select() calls on request, fails
+# with a precise message and exit 2 when it cannot connect (refused, unknown
+# host, no answer within -w, no UDP server), and leaves stdin and stdout
+# blocking - they belong to the shell - while it waits on all three at once.
+
+load test_helper
+
+setup() {
+    IN=$BATS_TEST_TMPDIR/in
+    OUT=$BATS_TEST_TMPDIR/out
+}
+
+# closed_port - a port nothing listens on, TCP or UDP: let a server take one
+# from the kernel, then quit it.  Sets FREE_PORT.
+closed_port() {
+    start_server
+    FREE_PORT=$PORT
+    console quit
+    wait_exit 5 "$SERVER_PID"
+    assert_equal "$EXIT_STATUS" 0
+}
+
+# in_backlog - the kernel holds an established connection to the server's
+# port (while the server is paused: one it has not accepted).  A function,
+# so that wait_for asks ss again on every try.
+in_backlog() {
+    [[ -n $(ss -Htn state established "( sport = :$PORT )") ]]
+}
+
+# connected_line NAME - the "connected to" line the client NAME printed.
+connected_line() {
+    grep -m 1 '^connected to ' "$BATS_TEST_TMPDIR/$1.err"
+}
+
+# fd_flags PID FD - the file status flags of PID's descriptor FD, in octal,
+# as the kernel reports them.  O_NONBLOCK is 04000 on Linux.
+fd_flags() {
+    awk '$1 == "flags:" { print $2 }' "/proc/$1/fdinfo/$2"
+}
+
+# nonblocking PID FD - true if O_NONBLOCK is set on PID's descriptor FD.
+nonblocking() {
+    local flags
+    flags=$(fd_flags "$1" "$2")
+    [[ $flags =~ ^[0-7]+$ ]] || return 2
+    ((8#$flags & 8#4000))
+}
+
+# socket_fd PID - the descriptor number of PID's one socket.
+socket_fd() {
+    local fd
+    for fd in /proc/"$1"/fd/*; do
+        if [[ $(readlink "$fd") == socket:* ]]; then
+            echo "${fd##*/}"
+            return 0
+        fi
+    done
+    return 1
+}
+
+@test "'connected to SERVER from LOCAL' names the ephemeral port the server logs as accepted" {
+    start_server
+    start_idle_client alice
+    wait_for "alice's connected line" connected_line alice
+
+    run connected_line alice
+    assert_output --regexp "^connected to 127\\.0\\.0\\.1:$PORT from 127\\.0\\.0\\.1:[0-9]+\$"
+    local_port=${output##*:}
+    # The port the kernel picked during connect() is the one the server saw
+    # (as an IPv4-mapped address on its dual-stack socket), and ss agrees.
+    wait_for "the accept in the log" server_says \
+        "^accepted \\[::ffff:127\\.0\\.0\\.1\\]:$local_port on fd [0-9]+ \\(clients: 1\\)\$"
+    run ss -Htn state established "( sport = :$local_port and dport = :$PORT )"
+    assert_equal "${#lines[@]}" 1
+    # That line is all the client has said.
+    run cat "$BATS_TEST_TMPDIR/alice.err"
+    assert_output "connected to 127.0.0.1:$PORT from 127.0.0.1:$local_port"
+}
+
+@test "-q: not a word on stderr, and stdout holds exactly what the server sent" {
+    start_server
+    printf 'quiet please\n' >"$IN"
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <"$IN"
+
+    assert_success
+    assert_output "quiet please"
+    assert_equal "$stderr" ""
+}
+
+@test "messages go to stderr and only the server's bytes to stdout, so the client fits in a pipeline" {
+    start_server
+    printf 'lower case\nsecond line\n' >"$IN"
+
+    timeout "$WAIT_LIMIT" "$CLIENT" 127.0.0.1 "$PORT" <"$IN" 2>"$BATS_TEST_TMPDIR/err" |
+        tr a-z A-Z >"$OUT"
+
+    assert_equal "$(cat "$OUT")" $'LOWER CASE\nSECOND LINE'
+    run cat "$BATS_TEST_TMPDIR/err"
+    assert_output --regexp "^connected to 127\\.0\\.0\\.1:$PORT from 127\\.0\\.0\\.1:[0-9]+\$"
+}
+
+@test "--trace narrates every select() call on stderr: the connect wait, then the relay loop" {
+    start_server
+    printf 'traced line\n' >"$IN"
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" --trace 127.0.0.1 "$PORT" <"$IN"
+
+    assert_success
+    assert_output "traced line"         # the narration never reaches stdout
+    mapfile -t err <<<"$stderr"
+    # 1. The non-blocking connect: wait for the socket S to become writable,
+    #    for at most the 10 s connect timeout.
+    [[ ${err[0]} =~ ^select\(nfds=([0-9]+),\ read=\{\},\ write=\{([0-9]+)\},\ timeout=([0-9.]+)s\)$ ]] ||
+        fail "first line: ${err[0]}"
+    s=${BASH_REMATCH[2]}
+    assert_equal "${BASH_REMATCH[1]}" $((s + 1))
+    [[ ${BASH_REMATCH[3]} =~ ^(10|[0-9](\.[0-9]+)?)$ ]] || fail "timeout ${BASH_REMATCH[3]}"
+    assert_regex "${err[1]}" "^-> 1 ready: read=\\{\\} write=\\{$s\\} after [0-9.]+s\$"
+    assert_regex "${err[2]}" "^connected to 127\\.0\\.0\\.1:$PORT from 127\\.0\\.0\\.1:[0-9]+\$"
+    # 2. The loop: stdin (0) and the socket in the read set, nothing to
+    #    write yet, and no timeout - nothing is due, so sleep until ready.
+    assert_equal "${err[3]}" "select(nfds=$((s + 1)), read={0,$s}, write={}, timeout=none)"
+    # Every other line is a call or its result; the echo made S readable.
+    for line in "${err[@]:3}"; do
+        [[ $line =~ ^select\(nfds=$((s + 1)),\ read=\{[0-9,]*\},\ write=\{[0-9,]*\},\ timeout=none\)$ ||
+            $line =~ ^-\>\ [1-9][0-9]*\ ready:\ read=\{[0-9,]*\}\ write=\{[0-9,]*\}\ after\ [0-9.]+s$ ]] ||
+            fail "unexpected trace line: $line"
+    done
+    printf '%s\n' "${err[@]}" | grep -qE "^-> [0-9]+ ready: read=\\{([0-9]+,)*$s\\} "
+}
+
+@test "connection refused: exit 2 and one line naming the address nothing listens on" {
+    closed_port
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" 127.0.0.1 "$FREE_PORT" </dev/null
+
+    assert_failure 2
+    assert_output ""
+    assert_equal "$stderr" "select_client: connection refused: nothing listening on 127.0.0.1:$FREE_PORT"
+}
+
+# "no..such" has an empty label, so the resolver rejects it on this machine:
+# no DNS query leaves it (a name like nosuch.invalid would be sent out).
+@test "an unknown host: exit 2 with 'unknown host' and the resolver's reason" {
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" no..such 9877 </dev/null
+
+    assert_failure 2
+    assert_output ""
+    assert_equal "${#stderr_lines[@]}" 1
+    assert_regex "$stderr" "^select_client: unknown host 'no\\.\\.such': .+\$"
+}
+
+@test "-w 0.5: a connect nobody answers (full backlog) gives up after half a second with exit 2" {
+    # Backlog 0 and no accept(): one finished handshake fills the queue, and
+    # the kernel then drops the next SYN, so that connect() never completes.
+    start_server -B 0
+    console pause
+    wait_for "the pause" server_says '^paused: '
+    start_idle_client first -q
+    wait_for "the first connection to wait in the backlog" in_backlog
+
+    start_bg "$BATS_TEST_TMPDIR/late" "$CLIENT" -w 0.5 127.0.0.1 "$PORT"
+    late=$BG_PID
+
+    wait_exit 2 "$late"
+    assert_equal "$EXIT_STATUS" 2
+    run cat "$BATS_TEST_TMPDIR/late.err"
+    assert_output "select_client: connect to 127.0.0.1:$PORT: timed out after 0.5s"
+    run cat "$BATS_TEST_TMPDIR/late.out"
+    assert_output ""
+}
+
+@test "-4 and -6 choose the address family; an address of the other family is refused" {
+    start_server
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -4 127.0.0.1 "$PORT" <<<'over IPv4'
+    assert_success
+    assert_output 'over IPv4'
+    assert_regex "$stderr" "^connected to 127\\.0\\.0\\.1:$PORT from 127\\.0\\.0\\.1:[0-9]+\$"
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -6 ::1 "$PORT" <<<'over IPv6'
+    assert_success
+    assert_output 'over IPv6'
+    assert_regex "$stderr" "^connected to \\[::1\\]:$PORT from \\[::1\\]:[0-9]+\$"
+
+    run grep -oE '^accepted (\[::ffff:127\.0\.0\.1\]|\[::1\]):' "$SERVER_OUT"
+    assert_output $'accepted [::ffff:127.0.0.1]:\naccepted [::1]:'
+
+    # The resolver finds no address of the forced family: nothing is tried.
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -4 ::1 "$PORT" </dev/null
+    assert_failure 2
+    assert_output ""
+    assert_equal "$stderr" "select_client: no IPv4 address for '::1': Address family for hostname not supported"
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -6 127.0.0.1 "$PORT" </dev/null
+    assert_failure 2
+    assert_equal "$stderr" "select_client: no IPv6 address for '127.0.0.1': Address family for hostname not supported"
+    run grep -c '^accepted ' "$SERVER_OUT"
+    assert_output 2
+}
+
+@test "-u to a port with no UDP server: the ICMP 'port unreachable' becomes exit 2, 'no UDP server'" {
+    closed_port
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u 127.0.0.1 "$FREE_PORT" <<<'anyone there?'
+
+    assert_failure 2
+    assert_output ""
+    assert_equal "$stderr" "select_client: no UDP server at 127.0.0.1:$FREE_PORT"
+}
+
+@test "only the socket is non-blocking: stdin and stdout keep the flags the shell gave them" {
+    start_server
+    start_idle_client alice -q
+    wait_for "the accept" server_says '^accepted '
+    echo "round trip" >&"$alice_FD"
+    wait_for "alice's echo" grep -qxF "round trip" "$BATS_TEST_TMPDIR/alice.out"
+
+    # O_NONBLOCK belongs to the open file, which stdin and stdout share with
+    # whoever else holds them (the shell, the next program in a pipeline).
+    run socket_fd "$alice_PID"
+    assert_success
+    sock=$output
+    assert nonblocking "$alice_PID" "$sock"
+    refute nonblocking "$alice_PID" 0
+    refute nonblocking "$alice_PID" 1
+}
+
+@test "'| head -c 5': when the reader goes away, the client ends like any filter (SIGPIPE)" {
+    start_server
+
+    yes | timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" | head -c 5 >"$OUT"
+    codes=("${PIPESTATUS[@]}")
+
+    assert_equal "$(cat "$OUT")" $'y\ny\ny'
+    # Killed by SIGPIPE (128 + 13) on its next write, not hung, not 124.
+    assert_equal "${codes[*]}" "141 141 0"
+}
+
+@test "4 MiB through a reader slower than the network arrive intact: stdout is written, never dropped" {
+    start_server
+    head -c $((4 * 1024 * 1024)) /dev/urandom >"$IN"
+
+    # The reader takes 16 KiB every 2 ms: the pipe to it is full most of the
+    # time, and the client must wait for it without losing a byte.
+    timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <"$IN" |
+        timeout "$WAIT_LIMIT" perl -e '
+            while (($n = sysread(STDIN, $buf, 16384)) > 0) {
+                syswrite(STDOUT, $buf) == $n or die "short write\n";
+                select(undef, undef, undef, 0.002);
+            }' >"$OUT"
+    codes=("${PIPESTATUS[@]}")
+
+    assert_equal "${codes[*]}" "0 0"
+    cmp "$IN" "$OUT"
+}
+
+@test "'yes | head -c 1048576 | select_client' returns exactly those 1048576 bytes" {
+    start_server
+
+    yes | head -c 1048576 | timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" >"$OUT"
+    codes=("${PIPESTATUS[@]}")
+
+    assert_equal "${codes[2]}" 0
+    assert_equal "$(stat -c %s "$OUT")" 1048576
+    cmp <(yes | head -c 1048576) "$OUT"
+}
