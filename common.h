@@ -10,11 +10,12 @@
  * of them.
  *
  * Contents, in order:
- *   error reporting      report_error()
+ *   errors and usage     report_error(), usage_error(), exit_usage()
+ *   standard fds         open_std_fds()
  *   strict parsing       parse_long(), parse_port(), parse_seconds()
  *   descriptors          set_nonblocking(), write_all()
  *   time                 now_us(), format_seconds()
- *   addresses            format_sockaddr(), format_local(), format_peer()
+ *   addresses            format_sockaddr(), format_socket_address()
  *   the byte buffer      struct buffer and buf_*()
  *   select() tracing     format_fdset(), trace_select_before/after()
  *
@@ -78,6 +79,49 @@ report_error(int errnum, const char *fmt, ...)
         fprintf(stderr, "%s: %s: %s\n", PROGNAME, msg, strerror(errnum));
     else
         fprintf(stderr, "%s: %s\n", PROGNAME, msg);
+}
+
+/* Exit status for a bad command line, in both programs. */
+#define EXIT_USAGE 1
+
+/* exit_usage - the --help hint after a command-line error, then exit 1. */
+static inline _Noreturn void
+exit_usage(void)
+{
+    fprintf(stderr, "Try '%s --help' for more information.\n", PROGNAME);
+    exit(EXIT_USAGE);
+}
+
+/* usage_error - one line naming what is wrong, the hint, and exit 1. */
+static inline _Noreturn void PRINTF_LIKE(1, 2)
+usage_error(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    report_error(0, "%s", msg);
+    exit_usage();
+}
+
+/*
+ * open_std_fds - put /dev/null in place of stdin, stdout or stderr if the
+ * program was started with one closed.  Otherwise a socket would become
+ * fd 0, 1 or 2: the console would read a client, or logs would go to one.
+ * Returns 0, or -1 with errno set.
+ */
+static inline int
+open_std_fds(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        if (open("/dev/null", O_RDWR) != fd)    /* the lowest free: fd */
+            return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -250,27 +294,19 @@ format_sockaddr(const struct sockaddr *sa, socklen_t salen, char *out,
     return out;
 }
 
-/* format_local / format_peer - the two ends of a socket; "?" on error. */
+/*
+ * format_socket_address - one end of a connected or bound socket, named by
+ * the call that fetches it: getsockname (ours) or getpeername (theirs).
+ * "?" if the call fails.  Returns out.
+ */
 static inline const char *
-format_local(int fd, char *out, size_t len)
+format_socket_address(int fd, int (*get)(int, struct sockaddr *, socklen_t *),
+                      char *out, size_t len)
 {
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof ss;
 
-    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
-        snprintf(out, len, "?");
-        return out;
-    }
-    return format_sockaddr((struct sockaddr *)&ss, sslen, out, len);
-}
-
-static inline const char *
-format_peer(int fd, char *out, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof ss;
-
-    if (getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0) {
+    if (get(fd, (struct sockaddr *)&ss, &sslen) < 0) {
         snprintf(out, len, "?");
         return out;
     }

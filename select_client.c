@@ -44,7 +44,7 @@
 enum status {
     RUNNING = -1,
     STATUS_OK = 0,
-    STATUS_USAGE = 1,
+    STATUS_USAGE = EXIT_USAGE,
     STATUS_NO_CONNECT = 2,      /* refused, timed out, unreachable, ... */
     STATUS_SERVER_GONE = 3,     /* closed or reset before we were done */
     STATUS_LOCAL = 4,           /* stdin, stdout, out of memory */
@@ -78,9 +78,7 @@ struct client {
 static int parse_options(struct client *c, int argc, char **argv);
 static int print_usage(void);
 static int print_version(void);
-static int usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
-static int try_help(void);
-static int open_standard_fds(void);
+static int flush_stdout(void);
 
 /* Connecting */
 static int connect_to_server(struct client *c);
@@ -123,7 +121,7 @@ main(int argc, char **argv)
 
     if ((status = parse_options(&c, argc, argv)) != RUNNING)
         return status;
-    if (open_standard_fds() < 0) {
+    if (open_std_fds() < 0) {
         report_error(errno, "open /dev/null");
         return STATUS_LOCAL;
     }
@@ -148,7 +146,8 @@ main(int argc, char **argv)
 
 /*
  * parse_options - fill in c from the command line.  Returns RUNNING to go
- * on, or the exit status after --help, --version or a usage error.
+ * on, or the exit status after --help or --version; a usage error exits
+ * with status 1 (usage_error in common.h).
  */
 static int
 parse_options(struct client *c, int argc, char **argv)
@@ -172,8 +171,8 @@ parse_options(struct client *c, int argc, char **argv)
         case 'w':
             if (parse_seconds(optarg, MAX_CONNECT_TIMEOUT_S,
                               &c->connect_timeout_us) < 0)
-                return usage_error("invalid connect timeout '%s' "
-                                   "(expected seconds, e.g. 2.5)", optarg);
+                usage_error("invalid connect timeout '%s' "
+                            "(expected seconds, e.g. 2.5)", optarg);
             break;
         case 'q':
             c->quiet = true;
@@ -195,18 +194,18 @@ parse_options(struct client *c, int argc, char **argv)
         case 'V':
             return print_version();
         default:
-            return try_help();  /* getopt_long has said what was wrong */
+            exit_usage();       /* getopt_long has said what was wrong */
         }
     }
     if (argc - optind < 2)
-        return usage_error(argc == optind ? "missing HOST and PORT"
-                                          : "missing PORT after HOST");
+        usage_error(argc == optind ? "missing HOST and PORT"
+                                   : "missing PORT after HOST");
     if (argc - optind > 2)
-        return usage_error("unexpected argument '%s'", argv[optind + 2]);
+        usage_error("unexpected argument '%s'", argv[optind + 2]);
     c->host = argv[optind];
     if (parse_port(argv[optind + 1], 1, &port) < 0)
-        return usage_error("invalid port '%s' (expected 1-65535)",
-                           argv[optind + 1]);
+        usage_error("invalid port '%s' (expected 1-65535)",
+                    argv[optind + 1]);
     snprintf(c->port, sizeof c->port, "%u", (unsigned)port);
     return RUNNING;
 }
@@ -249,11 +248,7 @@ print_usage(void)
            "     memory)\n",
            STATUS_OK, STATUS_USAGE, STATUS_NO_CONNECT, STATUS_SERVER_GONE,
            STATUS_LOCAL);
-    if (fflush(stdout) == EOF) {
-        report_error(errno, "write stdout");
-        return STATUS_LOCAL;
-    }
-    return STATUS_OK;
+    return flush_stdout();
 }
 
 /* print_version - "select_client 1.0.0" on stdout; returns the exit status. */
@@ -261,50 +256,19 @@ static int
 print_version(void)
 {
     printf("%s %s\n", PROGNAME, VERSION);
+    return flush_stdout();
+}
+
+/* flush_stdout - push out what printf buffered (`-h >/dev/full` must not
+ * claim success); returns STATUS_OK, or STATUS_LOCAL after saying why. */
+static int
+flush_stdout(void)
+{
     if (fflush(stdout) == EOF) {
         report_error(errno, "write stdout");
         return STATUS_LOCAL;
     }
     return STATUS_OK;
-}
-
-/* usage_error - name the problem, point at --help; returns STATUS_USAGE. */
-static int
-usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    report_error(0, "%s", msg);
-    return try_help();
-}
-
-/* try_help - the hint line after a usage error; returns STATUS_USAGE. */
-static int
-try_help(void)
-{
-    fprintf(stderr, "Try '%s --help' for more information.\n", PROGNAME);
-    return STATUS_USAGE;
-}
-
-/*
- * open_standard_fds - put /dev/null in place of stdin, stdout or stderr if
- * whoever started us closed one.  Otherwise the socket would get descriptor
- * 0, 1 or 2, and we would mistake it for the terminal.  Returns 0, or -1.
- */
-static int
-open_standard_fds(void)
-{
-    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
-        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-            continue;
-        if (open("/dev/null", O_RDWR) != fd)    /* lowest free: fd itself */
-            return -1;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -351,7 +315,8 @@ connect_to_server(struct client *c)
     /* The local port is the one the kernel chose while connecting. */
     if (!c->quiet)
         fprintf(stderr, "connected to %s from %s\n", c->peer,
-                format_local(c->sock, local, sizeof local));
+                format_socket_address(c->sock, getsockname, local,
+                                      sizeof local));
     return RUNNING;
 }
 
@@ -465,7 +430,7 @@ run_session(struct client *c)
 
     while (status == RUNNING) {
         fd_set rset, wset;
-        int nfds = c->sock + 1;         /* above 0-2: open_standard_fds() */
+        int nfds = c->sock + 1;         /* above 0-2: open_std_fds() */
 
         /* UDP after stdin EOF: stop when all replies are in, or none came. */
         if (waiting_for_replies(c) && (status = reply_wait_over(c)) != RUNNING)

@@ -45,7 +45,6 @@
 
 /* Exit statuses (documented in --help and the README). */
 #define EXIT_OK      0      /* clean shutdown */
-#define EXIT_USAGE   1      /* bad option or value */
 #define EXIT_STARTUP 2      /* socket, bind or listen failed */
 #define EXIT_RUNTIME 3      /* select() itself failed: a bug */
 
@@ -95,8 +94,9 @@ struct server {
     uint64_t total_clients, bytes_in, bytes_out, select_calls;
     uint64_t udp_datagrams, udp_truncated;
     int64_t started_us;
-    struct buffer console;      /* a console line not yet ended */
-    bool console_discarding;    /* skipping the rest of an over-long command */
+    char console_line[CONSOLE_MAX_LINE + 1];    /* a command being typed */
+    size_t console_len;
+    bool console_overflow;      /* the line is too long: refuse it whole */
     char *readbuf;              /* opt.read_size bytes, for every read */
     char *linebuf;              /* one formatted chat line */
 };
@@ -107,10 +107,8 @@ static int signal_pipe_wfd = -1;
 /* Table of contents: in the order the program runs. */
 static void parse_options(int argc, char **argv, struct options *opt);
 static void usage(FILE *fp);
-static _Noreturn void usage_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
 static _Noreturn void bad_long_option(const char *arg,
                                       const struct option *longopts);
-static void ensure_std_fds(void);
 static void setup_signals(struct server *s);
 static void on_signal(int signo);
 static void open_listeners(struct server *s);
@@ -147,7 +145,17 @@ static size_t escape_text(const char *in, size_t len, char *out);
 static size_t utf8_sequence(const unsigned char *p, size_t len);
 static void handle_datagram(struct server *s);
 static void handle_console(struct server *s);
-static void run_command(struct server *s, char *line);
+static void end_console_line(struct server *s);
+static void run_command(struct server *s, char *line, size_t len);
+static void cmd_help(struct server *s, char *arg);
+static void cmd_list(struct server *s, char *arg);
+static void cmd_stats(struct server *s, char *arg);
+static void cmd_kick(struct server *s, char *arg);
+static void cmd_say(struct server *s, char *arg);
+static void cmd_pause(struct server *s, char *arg);
+static void cmd_resume(struct server *s, char *arg);
+static void cmd_trace(struct server *s, char *arg);
+static void cmd_quit(struct server *s, char *arg);
 static void expire_idle_clients(struct server *s, int64_t now);
 static void close_marked_clients(struct server *s);
 static void close_client(struct server *s, struct client *c);
@@ -165,7 +173,8 @@ main(int argc, char **argv)
     int status;
 
     parse_options(argc, argv, &s.opt);
-    ensure_std_fds();
+    if (open_std_fds() < 0)
+        exit(EXIT_STARTUP);     /* nowhere left to even report it */
     setvbuf(stdout, NULL, _IOLBF, 0);   /* one line at a time, even in a pipe */
 
     setup_signals(&s);
@@ -174,7 +183,8 @@ main(int argc, char **argv)
 
     /* The first line is a contract: scripts read the port from it. */
     printf("listening on %s (%s)\n",
-           format_local(s.listen_fd, local, sizeof local),
+           format_socket_address(s.listen_fd, getsockname, local,
+                                 sizeof local),
            s.udp_fd >= 0 ? "tcp, udp" : "tcp");
     fflush(stdout);
 
@@ -185,7 +195,6 @@ main(int argc, char **argv)
     free(s.clients);
     free(s.readbuf);
     free(s.linebuf);
-    buf_free(&s.console);
     return status;
 }
 
@@ -227,21 +236,6 @@ usage(FILE *fp)
             PROGNAME, DEFAULT_PORT, FD_SETSIZE, DEFAULT_BACKLOG,
             DEFAULT_READ_SIZE, MAX_READ_SIZE, EXIT_OK, EXIT_USAGE,
             EXIT_STARTUP, EXIT_RUNTIME);
-}
-
-/* usage_error - one line naming the problem, a hint, and exit status 1. */
-static _Noreturn void
-usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    report_error(0, "%s", msg);
-    fprintf(stderr, "Try '%s --help' for more information.\n", PROGNAME);
-    exit(EXIT_USAGE);
 }
 
 static void
@@ -369,22 +363,6 @@ bad_long_option(const char *arg, const struct option *longopts)
     if (matches > 1)
         usage_error("ambiguous option '--%.*s'", (int)len, name);
     usage_error("unknown option '%s'", arg);
-}
-
-/*
- * ensure_std_fds - if the server was started with stdin, stdout or stderr
- * closed, put /dev/null there.  Otherwise the listening socket could become
- * fd 0 and the console would read from it, or logs would go to a client.
- */
-static void
-ensure_std_fds(void)
-{
-    for (int fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-            continue;
-        if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
-            exit(EXIT_STARTUP); /* nowhere left to even report it */
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -934,7 +912,8 @@ accept_at_fd_limit(struct server *s)
         fd = accept(s->listen_fd, NULL, NULL);
         if (fd >= 0) {
             char peer[ADDR_STRLEN];
-            refuse_client(s, fd, format_peer(fd, peer, sizeof peer));
+            refuse_client(s, fd, format_socket_address(fd, getpeername, peer,
+                                                       sizeof peer));
         }
         s->spare_fd = open("/dev/null", O_RDONLY);
         if (fd >= 0 || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -1265,10 +1244,11 @@ handle_datagram(struct server *s)
 /* ------------------------------------------------------------------ */
 
 /*
- * handle_console - read what the operator typed (stdin is never made
- * non-blocking: it is shared with the shell; select() said it is readable,
- * so one read() cannot block) and run each complete line.  At EOF, stop
- * watching stdin and keep serving: `select_server </dev/null &` works.
+ * handle_console - read what the operator typed and run each complete line.
+ * stdin is read raw: stdio's buffering would take bytes select() then no
+ * longer sees.  It is never made non-blocking (it is shared with the
+ * shell); select() said it is readable, so one read() cannot block.  At
+ * EOF, stop watching stdin and keep serving: `select_server </dev/null &`.
  */
 static void
 handle_console(struct server *s)
@@ -1282,150 +1262,217 @@ handle_console(struct server *s)
         if (n < 0)
             report_error(errno, "read stdin");
         s->console_open = false;
-        if (buf_len(&s->console) > 0 && !s->console_discarding &&
-            buf_append(&s->console, "", 1) == 0)
-            run_command(s, s->console.data + s->console.start);
-        buf_free(&s->console);
+        if (s->console_len > 0 || s->console_overflow)
+            end_console_line(s);        /* a last line without a newline */
         return;
     }
     for (ssize_t i = 0; i < n; i++) {
-        if (chunk[i] == '\n') {
-            if (!s->console_discarding && buf_append(&s->console, "", 1) == 0)
-                run_command(s, s->console.data + s->console.start);
-            s->console_discarding = false;
-            buf_free(&s->console);
-        } else if (s->console_discarding) {
-            continue;
-        } else if (buf_len(&s->console) >= CONSOLE_MAX_LINE) {
-            report_error(0, "console: line too long (over %d bytes):"
-                         " ignored", CONSOLE_MAX_LINE);
-            s->console_discarding = true;
-            buf_free(&s->console);
-        } else if (buf_append(&s->console, chunk + i, 1) < 0) {
-            report_error(ENOMEM, "console");
-            s->console_discarding = true;
-        }
+        if (chunk[i] == '\n')
+            end_console_line(s);
+        else if (s->console_len < CONSOLE_MAX_LINE)
+            s->console_line[s->console_len++] = chunk[i];
+        else
+            s->console_overflow = true;
     }
 }
 
-static const struct command {
-    const char *name, *args, *help;
-} commands[] = {
-    { "help",   "",       "this list" },
-    { "list",   "",       "one line per client: fd, peer, times, bytes" },
-    { "stats",  "",       "counters since start" },
-    { "kick",   "FD",     "disconnect the client on fd FD" },
-    { "say",    "TEXT",   "send a line of text to every client" },
-    { "pause",  "",       "stop calling accept(): the backlog fills" },
-    { "resume", "",       "accept connections again" },
-    { "trace",  "on|off", "narrate every select() call" },
-    { "quit",   "",       "shut down gracefully" },
-};
-
-/* run_command - one console line: a command word and its argument. */
+/* end_console_line - run the line collected so far, or refuse it whole if
+ * it was too long, and start a new one. */
 static void
-run_command(struct server *s, char *line)
+end_console_line(struct server *s)
 {
-    char *cmd, *arg, *end, shown[4 * 64 + 1];
-    int64_t now = now_us();
-    char t1[32], t2[32];
-    long fd;
+    if (s->console_overflow)
+        report_error(0, "console: line too long (over %d bytes): ignored",
+                     CONSOLE_MAX_LINE);
+    else
+        run_command(s, s->console_line, s->console_len);
+    s->console_len = 0;
+    s->console_overflow = false;
+}
 
-    cmd = line + strspn(line, " \t\r");
-    end = cmd + strlen(cmd);
-    while (end > cmd && strchr(" \t\r", end[-1]))
+/* The console's commands: `help` prints this table. */
+static const struct command {
+    const char *name;
+    const char *args;           /* "" for a command without an argument */
+    const char *help;
+    void (*run)(struct server *s, char *arg);
+} commands[] = {
+    { "help",   "",       "this list",                          cmd_help },
+    { "list",   "",       "one line per client: fd, peer, times, bytes",
+                                                                cmd_list },
+    { "stats",  "",       "counters since start",               cmd_stats },
+    { "kick",   "FD",     "disconnect the client on fd FD",     cmd_kick },
+    { "say",    "TEXT",   "send a line of text to every client", cmd_say },
+    { "pause",  "",       "stop calling accept(): the backlog fills",
+                                                                cmd_pause },
+    { "resume", "",       "accept connections again",           cmd_resume },
+    { "trace",  "on|off", "narrate every select() call",        cmd_trace },
+    { "quit",   "",       "shut down gracefully",               cmd_quit },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/*
+ * run_command - split a console line into a command word and its argument
+ * and run it.  Anything unexpected - an unknown word, a missing or extra
+ * argument, NUL bytes or other junk - gets one line on stderr.
+ */
+static void
+run_command(struct server *s, char *line, size_t len)
+{
+    char shown[4 * 64 + 1], *word, *arg, *end;
+
+    line[len] = '\0';
+    if (memchr(line, '\0', len) != NULL) {      /* a C string would stop */
+        shown[escape_text(line, len > 64 ? 64 : len, shown)] = '\0';
+        report_error(0, "unknown command '%s' (type 'help' for the list)",
+                     shown);
+        return;
+    }
+    word = line + strspn(line, " \t\r");
+    end = word + strlen(word);
+    while (end > word && strchr(" \t\r", end[-1]))
         *--end = '\0';
-    arg = cmd + strcspn(cmd, " \t");
+    arg = word + strcspn(word, " \t");
     if (*arg != '\0')
         *arg++ = '\0';
     arg += strspn(arg, " \t");
+    if (*word == '\0')
+        return;                                 /* an empty line */
 
-    if (*cmd == '\0') {
+    for (const struct command *c = commands; c < commands + NCOMMANDS; c++) {
+        if (strcmp(word, c->name) != 0)
+            continue;
+        if (*c->args != '\0' && *arg == '\0')
+            report_error(0, "%s: missing %s (usage: %s %s)", c->name,
+                         c->args, c->name, c->args);
+        else if (*c->args == '\0' && *arg != '\0')
+            report_error(0, "%s: takes no argument (usage: %s)", c->name,
+                         c->name);
+        else
+            c->run(s, arg);
         return;
-    } else if (strcmp(cmd, "help") == 0) {
-        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-            printf("  %-6s %-7s %s\n", commands[i].name, commands[i].args,
-                   commands[i].help);
-    } else if (strcmp(cmd, "list") == 0) {
-        printf("%-4s %-32s %10s %10s %10s %10s %8s %s\n", "fd", "peer",
-               "connected", "idle", "bytes-in", "bytes-out", "pending",
-               "state");
-        for (int i = 0; i <= s->max_client_fd; i++) {
-            const struct client *c = &s->clients[i];
-
-            if (c->fd < 0)
-                continue;
-            printf("%-4d %-32s %10s %10s %10llu %10llu %8zu %s\n", c->fd,
-                   c->peer, format_seconds(now - c->connected_us, t1, 32),
-                   format_seconds(now - c->last_input_us, t2, 32),
-                   (unsigned long long)c->bytes_in,
-                   (unsigned long long)c->bytes_out, buf_len(&c->out),
-                   c->peer_eof ? "half-closed"
-                               : c->throttled ? "throttled" : "open");
-        }
-        printf("(%ld client%s)\n", s->nclients, plural(s->nclients));
-    } else if (strcmp(cmd, "stats") == 0) {
-        printf("clients: %ld now, %ld peak, %llu total; bytes: %llu in,"
-               " %llu out; udp datagrams: %llu (%llu truncated);"
-               " select() calls: %llu; up %s\n", s->nclients,
-               s->peak_clients, (unsigned long long)s->total_clients,
-               (unsigned long long)s->bytes_in,
-               (unsigned long long)s->bytes_out,
-               (unsigned long long)s->udp_datagrams,
-               (unsigned long long)s->udp_truncated,
-               (unsigned long long)s->select_calls,
-               format_seconds(now - s->started_us, t1, 32));
-    } else if (strcmp(cmd, "kick") == 0) {
-        static const char msg[] = "*** disconnected by the server operator\n";
-
-        if (*arg == '\0') {
-            report_error(0, "kick: which client? (usage: kick FD)");
-            return;
-        }
-        if (parse_long(arg, 0, FD_SETSIZE - 1, &fd) < 0 ||
-            s->clients[fd].fd < 0) {
-            report_error(0, "kick: no client on fd '%s' (see 'list')", arg);
-            return;
-        }
-        queue_output(s, &s->clients[fd], msg, sizeof msg - 1);
-        s->clients[fd].close_reason = "kicked";
-        printf("kicking fd %ld %s\n", fd, s->clients[fd].peer);
-    } else if (strcmp(cmd, "say") == 0) {
-        int n;
-
-        if (*arg == '\0') {
-            report_error(0, "say: nothing to say (usage: say TEXT)");
-            return;
-        }
-        if (strlen(arg) > MAX_LINE)
-            arg[MAX_LINE] = '\0';
-        n = sprintf(s->linebuf, "*** server: ");
-        n += (int)escape_text(arg, strlen(arg), s->linebuf + n);
-        s->linebuf[n++] = '\n';
-        broadcast(s, NULL, s->linebuf, (size_t)n);
-        printf("said to %ld client%s\n", s->nclients, plural(s->nclients));
-    } else if (strcmp(cmd, "pause") == 0) {
-        s->accepting = false;
-        printf("paused: accept() is not called; new connections wait in the"
-               " backlog (see: netstat -nat)\n");
-    } else if (strcmp(cmd, "resume") == 0) {
-        s->accepting = true;
-        printf("resumed: accepting connections\n");
-    } else if (strcmp(cmd, "trace") == 0 &&
-               (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0)) {
-        s->trace = strcmp(arg, "on") == 0;
-        printf("trace %s\n", arg);
-    } else if (strcmp(cmd, "trace") == 0) {
-        report_error(0, "trace: expected 'on' or 'off' (usage: trace on|off)");
-    } else if (strcmp(cmd, "quit") == 0) {
-        begin_shutdown(s, "quit");
-    } else {
-        size_t len = strlen(cmd) > 64 ? 64 : strlen(cmd);
-
-        shown[escape_text(cmd, len, shown)] = '\0';
-        report_error(0, "unknown command '%s' (type 'help' for the list)",
-                     shown);
     }
+    shown[escape_text(word, strlen(word) > 64 ? 64 : strlen(word),
+                      shown)] = '\0';
+    report_error(0, "unknown command '%s' (type 'help' for the list)", shown);
+}
+
+static void
+cmd_help(struct server *s, char *arg)
+{
+    (void)s, (void)arg;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        printf("  %-6s %-7s %s\n", commands[i].name, commands[i].args,
+               commands[i].help);
+}
+
+static void
+cmd_list(struct server *s, char *arg)
+{
+    int64_t now = now_us();
+    char connected[32], idle[32];
+
+    (void)arg;
+    printf("%-4s %-32s %10s %10s %10s %10s %8s %s\n", "fd", "peer",
+           "connected", "idle", "bytes-in", "bytes-out", "pending", "state");
+    for (int fd = 0; fd <= s->max_client_fd; fd++) {
+        const struct client *c = &s->clients[fd];
+
+        if (c->fd < 0)
+            continue;
+        printf("%-4d %-32s %10s %10s %10llu %10llu %8zu %s\n", c->fd,
+               c->peer,
+               format_seconds(now - c->connected_us, connected,
+                              sizeof connected),
+               format_seconds(now - c->last_input_us, idle, sizeof idle),
+               (unsigned long long)c->bytes_in,
+               (unsigned long long)c->bytes_out, buf_len(&c->out),
+               c->peer_eof ? "half-closed"
+                           : c->throttled ? "throttled" : "open");
+    }
+    printf("(%ld client%s)\n", s->nclients, plural(s->nclients));
+}
+
+static void
+cmd_stats(struct server *s, char *arg)
+{
+    char up[32];
+
+    (void)arg;
+    printf("clients: %ld now, %ld peak, %llu total; bytes: %llu in, %llu out;"
+           " udp datagrams: %llu (%llu truncated); select() calls: %llu;"
+           " up %s\n", s->nclients, s->peak_clients,
+           (unsigned long long)s->total_clients,
+           (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+           (unsigned long long)s->udp_datagrams,
+           (unsigned long long)s->udp_truncated,
+           (unsigned long long)s->select_calls,
+           format_seconds(now_us() - s->started_us, up, sizeof up));
+}
+
+/* cmd_kick - the client gets a notice and is closed at the end of the
+ * pass, like any other close the loop decides. */
+static void
+cmd_kick(struct server *s, char *arg)
+{
+    static const char msg[] = "*** disconnected by the server operator\n";
+    long fd;
+
+    if (parse_long(arg, 0, FD_SETSIZE - 1, &fd) < 0 ||
+        s->clients[fd].fd < 0) {
+        report_error(0, "kick: no client on fd '%s' (see 'list')", arg);
+        return;
+    }
+    queue_output(s, &s->clients[fd], msg, sizeof msg - 1);
+    s->clients[fd].close_reason = "kicked";
+    printf("kicking fd %ld %s\n", fd, s->clients[fd].peer);
+}
+
+static void
+cmd_say(struct server *s, char *arg)
+{
+    size_t len = strlen(arg) > MAX_LINE ? MAX_LINE : strlen(arg);
+    int n = sprintf(s->linebuf, "*** server: ");
+
+    n += (int)escape_text(arg, len, s->linebuf + n);
+    s->linebuf[n++] = '\n';
+    broadcast(s, NULL, s->linebuf, (size_t)n);
+    printf("said to %ld client%s\n", s->nclients, plural(s->nclients));
+}
+
+static void
+cmd_pause(struct server *s, char *arg)
+{
+    (void)arg;
+    s->accepting = false;
+    printf("paused: accept() is not called; new connections wait in the"
+           " backlog (see: netstat -nat)\n");
+}
+
+static void
+cmd_resume(struct server *s, char *arg)
+{
+    (void)arg;
+    s->accepting = true;
+    printf("resumed: accepting connections\n");
+}
+
+static void
+cmd_trace(struct server *s, char *arg)
+{
+    if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0) {
+        report_error(0, "trace: expected 'on' or 'off' (usage: trace on|off)");
+        return;
+    }
+    s->trace = strcmp(arg, "on") == 0;
+    printf("trace %s\n", arg);
+}
+
+static void
+cmd_quit(struct server *s, char *arg)
+{
+    (void)arg;
+    begin_shutdown(s, "quit");
 }
 
 /* ------------------------------------------------------------------ */
