@@ -35,6 +35,8 @@
 #define DEFAULT_READ_SIZE  16384
 #define MAX_READ_SIZE      (1024 * 1024)
 #define MAX_LINE           4096             /* chat: longest line relayed */
+#define STR(x)             XSTR(x)          /* STR(MAX_LINE) is "4096" */
+#define XSTR(x)            #x
 #define CONSOLE_MAX_LINE   1024             /* console: longest command */
 #define ECHO_HIGH_WATER    (256 * 1024)     /* echo: stop reading above... */
 #define ECHO_LOW_WATER     (64 * 1024)      /* ...and resume below this */
@@ -1079,7 +1081,7 @@ static void
 chat_input(struct server *s, struct client *c, const char *data, size_t len)
 {
     static const char too_long[] =
-        "*** line too long (over 4096 bytes): not sent\n";
+        "*** line too long (over " STR(MAX_LINE) " bytes): not sent\n";
 
     while (len > 0) {
         const char *nl = memchr(data, '\n', len);
