@@ -11,40 +11,13 @@ setup() {
     start_server --mode chat --bind 127.0.0.1
 }
 
-# join NAME - connect NAME as an idle select_client and wait until the
-# server has accepted it.  Sets NAME_ID to "fd N 127.0.0.1:PORT", the
-# identity the server gives NAME, found from the address the client itself
-# reports ("connected to SERVER from LOCAL").
+# join NAME - NAME connects as an idle select_client; once the server has
+# accepted it, NAME_ID is "fd N 127.0.0.1:PORT", the identity the server
+# gives NAME in what it relays.
 join() {
-    local name=$1 local_addr fd
-    start_idle_client "$name"
-    wait_for "$name to connect" grep -q '^connected to ' "$BATS_TEST_TMPDIR/$name.err"
-    local_addr=$(sed -n 's/^connected to .* from //p' "$BATS_TEST_TMPDIR/$name.err")
-    wait_for "$name in the server log" accepted "$local_addr"
-    fd=$(awk -v a="$local_addr" '$1 == "accepted" && $2 == a { print $5 }' "$SERVER_OUT")
-    [[ $fd =~ ^[0-9]+$ ]]
-    printf -v "${name}_ID" 'fd %s %s' "$fd" "$local_addr"
-}
-
-# accepted ADDR - the server has logged accepting a client from ADDR.
-accepted() {
-    awk -v a="$1" '$1 == "accepted" && $2 == a { found = 1 } END { exit !found }' "$SERVER_OUT"
-}
-
-# says NAME TEXT - NAME types a line.
-says() {
-    local fd=${1}_FD
-    printf '%s\n' "$2" >&"${!fd}"
-}
-
-# heard NAME LINE - true once NAME has received exactly LINE.
-heard() {
-    grep -qxF -- "$2" "$BATS_TEST_TMPDIR/$1.out"
-}
-
-# received NAME - everything NAME has been sent so far.
-received() {
-    cat "$BATS_TEST_TMPDIR/$1.out"
+    local cfd=${1}_CFD peer=${1}_PEER
+    connect_idle "$1"
+    printf -v "${1}_ID" 'fd %s %s' "${!cfd}" "${!peer}"
 }
 
 @test "a line reaches every OTHER client as '[fd N PEER] text', and the server console" {
@@ -52,23 +25,23 @@ received() {
     join bob
     join carol
 
-    says alice 'hello everyone'
-    wait_for "bob to hear alice" heard bob "[$alice_ID] hello everyone"
-    wait_for "carol to hear alice" heard carol "[$alice_ID] hello everyone"
+    types alice 'hello everyone'
+    wait_for "bob to hear alice" client_got bob "[$alice_ID] hello everyone"
+    wait_for "carol to hear alice" client_got carol "[$alice_ID] hello everyone"
     # Bob answers.  Alice's stream is in order, so once she has Bob's line,
     # her own line would have arrived before it if it had been sent to her.
-    says bob 'hi alice'
-    wait_for "alice to hear bob" heard alice "[$bob_ID] hi alice"
-    wait_for "carol to hear bob" heard carol "[$bob_ID] hi alice"
+    types bob 'hi alice'
+    wait_for "alice to hear bob" client_got alice "[$bob_ID] hi alice"
+    wait_for "carol to hear bob" client_got carol "[$bob_ID] hi alice"
 
-    run received alice
+    run stdout_of alice
     assert_output "*** $bob_ID joined (2 clients)
 *** $carol_ID joined (3 clients)
 [$bob_ID] hi alice"
-    run received bob
+    run stdout_of bob
     assert_output "*** $carol_ID joined (3 clients)
 [$alice_ID] hello everyone"
-    run received carol
+    run stdout_of carol
     assert_output "[$alice_ID] hello everyone
 [$bob_ID] hi alice"
     grep -xF "[$alice_ID] hello everyone" "$SERVER_OUT"
@@ -78,20 +51,25 @@ received() {
 @test "joining and leaving are announced to the others, with the client count" {
     join alice
     join bob
-    wait_for "alice to see bob join" heard alice "*** $bob_ID joined (2 clients)"
+    join carol
+    wait_for "bob to see carol join" client_got bob "*** $carol_ID joined (3 clients)"
 
     # Bob ends his input: his client half-closes, the server closes him.
-    exec {bob_FD}>&-
-    wait_for "alice to see bob leave" heard alice "*** $bob_ID left: eof (1 client)"
+    end_input bob
+    wait_for "alice to see bob leave" client_got alice "*** $bob_ID left: eof (2 clients)"
+    wait_for "carol to see bob leave" client_got carol "*** $bob_ID left: eof (2 clients)"
     wait_exit 5 "$bob_PID"
     assert_equal "$EXIT_STATUS" 0
 
-    run received alice
+    run stdout_of alice
     assert_output "*** $bob_ID joined (2 clients)
-*** $bob_ID left: eof (1 client)"
-    run received bob
-    assert_output ''
-    grep -xF "closed $bob_ID: eof (clients: 1)" "$SERVER_OUT"
+*** $carol_ID joined (3 clients)
+*** $bob_ID left: eof (2 clients)"
+    run stdout_of bob
+    assert_output "*** $carol_ID joined (3 clients)"
+    run stdout_of carol
+    assert_output "*** $bob_ID left: eof (2 clients)"
+    grep -xF "closed $bob_ID: eof (clients: 2)" "$SERVER_OUT"
 }
 
 @test "control bytes arrive escaped as \\x1b; tab and UTF-8 text pass unchanged" {
@@ -104,8 +82,8 @@ received() {
     printf 'crlf line\r\n' >&"$alice_FD"
 
     local expected="[$alice_ID] red \\x1b[31m bell \\x07 del \\x7f cr \\x0d here"$'\t'"tab héllo ✓ bad \\xff"
-    wait_for "bob to hear the crlf line" heard bob "[$alice_ID] crlf line"
-    run received bob
+    wait_for "bob to hear the crlf line" client_got bob "[$alice_ID] crlf line"
+    run stdout_of bob
     assert_output "$expected
 [$alice_ID] crlf line"
     grep -xF -- "$expected" "$SERVER_OUT"
@@ -116,14 +94,14 @@ received() {
     join bob
 
     printf '%04097d\n' 0 >&"$alice_FD"
-    wait_for "alice's notice" heard alice '*** line too long (over 4096 bytes): not sent'
-    says alice 'short line after the long one'
-    wait_for "bob to hear the short line" heard bob "[$alice_ID] short line after the long one"
+    wait_for "alice's notice" client_got alice '*** line too long (over 4096 bytes): not sent'
+    types alice 'short line after the long one'
+    wait_for "bob to hear the short line" client_got bob "[$alice_ID] short line after the long one"
 
-    run received alice
+    run stdout_of alice
     assert_output "*** $bob_ID joined (2 clients)
 *** line too long (over 4096 bytes): not sent"
-    run received bob
+    run stdout_of bob
     assert_output "[$alice_ID] short line after the long one"
     is_running "$alice_PID"
     run count_lines '0000000000' "$SERVER_OUT"
@@ -136,15 +114,15 @@ received() {
     join bob
     printf -v line '%04096d' 0
 
-    says alice "$line"
-    wait_for "bob to hear the 4096-byte line" heard bob "[$alice_ID] $line"
+    types alice "$line"
+    wait_for "bob to hear the 4096-byte line" client_got bob "[$alice_ID] $line"
     # Bob answers; if Alice had been sent a notice, it would come first.
-    says bob 'got it'
-    wait_for "alice to hear bob" heard alice "[$bob_ID] got it"
+    types bob 'got it'
+    wait_for "alice to hear bob" client_got alice "[$bob_ID] got it"
 
-    run received alice
+    run stdout_of alice
     assert_output "*** $bob_ID joined (2 clients)
 [$bob_ID] got it"
-    run received bob
+    run stdout_of bob
     assert_output "[$alice_ID] $line"
 }

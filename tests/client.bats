@@ -7,11 +7,6 @@
 
 load test_helper
 
-setup() {
-    IN=$BATS_TEST_TMPDIR/in
-    OUT=$BATS_TEST_TMPDIR/out
-}
-
 # closed_port - a port nothing listens on, TCP or UDP: let a server take one
 # from the kernel, then quit it.  Sets FREE_PORT.
 closed_port() {
@@ -20,13 +15,6 @@ closed_port() {
     console quit
     wait_exit 5 "$SERVER_PID"
     assert_equal "$EXIT_STATUS" 0
-}
-
-# in_backlog - the kernel holds an established connection to the server's
-# port (while the server is paused: one it has not accepted).  A function,
-# so that wait_for asks ss again on every try.
-in_backlog() {
-    [[ -n $(ss -Htn state established "( sport = :$PORT )") ]]
 }
 
 # connected_line NAME - the "connected to" line the client NAME printed.
@@ -75,7 +63,7 @@ socket_fd() {
     run ss -Htn state established "( sport = :$local_port and dport = :$PORT )"
     assert_equal "${#lines[@]}" 1
     # That line is all the client has said.
-    run cat "$BATS_TEST_TMPDIR/alice.err"
+    run stderr_of alice
     assert_output "connected to 127.0.0.1:$PORT from 127.0.0.1:$local_port"
 }
 
@@ -167,9 +155,9 @@ socket_fd() {
 
     wait_exit 2 "$late"
     assert_equal "$EXIT_STATUS" 2
-    run cat "$BATS_TEST_TMPDIR/late.err"
+    run stderr_of late
     assert_output "select_client: connect to 127.0.0.1:$PORT: timed out after 0.5s"
-    run cat "$BATS_TEST_TMPDIR/late.out"
+    run stdout_of late
     assert_output ""
 }
 
@@ -215,8 +203,8 @@ socket_fd() {
     start_server
     start_idle_client alice -q
     wait_for "the accept" server_says '^accepted '
-    echo "round trip" >&"$alice_FD"
-    wait_for "alice's echo" grep -qxF "round trip" "$BATS_TEST_TMPDIR/alice.out"
+    types alice "round trip"
+    wait_for "alice's echo" client_got alice "round trip"
 
     # O_NONBLOCK belongs to the open file, which stdin and stdout share with
     # whoever else holds them (the shell, the next program in a pipeline).

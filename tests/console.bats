@@ -5,63 +5,10 @@
 
 load test_helper
 
-# ask COMMAND LAST - type COMMAND and wait for the line matching LAST (an
-# ERE without '/') that ends its reply; `output` and `lines` then hold what
-# the server printed from the command up to that line.
-ask() {
-    local mark
-    mark=$(wc -l <"$SERVER_OUT")
-    console "$1"
-    wait_for "the reply to '$1'" printed_since "$mark" "$2"
-    run sed -nE "$((mark + 1)),\$ { p; /$2/q }" "$SERVER_OUT"
-}
-
-# printed_since N ERE - a line after the first N of the server's stdout matches.
-printed_since() {
-    tail -n "+$(($1 + 1))" "$SERVER_OUT" | grep -qE -- "$2"
-}
-
-# logged LINE - the server printed exactly this line (no regex: peer
-# addresses are full of brackets and dots).
-logged() {
-    grep -qxF -- "$1" "$SERVER_OUT"
-}
-
-# last_accept - CLIENT_FD and CLIENT_PEER of the newest "accepted" log line.
-last_accept() {
-    local line
-    line=$(grep '^accepted ' "$SERVER_OUT" | tail -n 1)
-    [[ $line =~ ^accepted\ (.+)\ on\ fd\ ([0-9]+)\ \(clients:\ [0-9]+\)$ ]]
-    CLIENT_PEER=${BASH_REMATCH[1]}
-    CLIENT_FD=${BASH_REMATCH[2]}
-}
-
-# says_times N ERE - at least N lines of the server's stdout match ERE.  A
-# function, so that wait_for counts again on every try.
-says_times() {
-    (($(count_lines "$2" "$SERVER_OUT") >= $1))
-}
-
-# connect_idle NAME - an idle client, once the server has logged it; its fd
-# and peer address end up in NAME_CFD and NAME_PEER.
-connect_idle() {
-    local n
-    n=$(count_lines '^accepted ' "$SERVER_OUT")
-    start_idle_client "$1" -q
-    wait_for "the server to accept $1" says_times $((n + 1)) '^accepted '
-    last_accept
-    eval "$1_CFD=$CLIENT_FD; $1_PEER=\$CLIENT_PEER"
-}
-
 # backlog_holds BYTES - the kernel has one established connection to the
 # server's port with BYTES unread (Recv-Q) and nothing unsent.
 backlog_holds() {
     [[ $(ss -Htn state established "( sport = :$PORT )") =~ ^$1\ +0\  ]]
-}
-
-# client_got NAME TEXT - the client named NAME printed a line exactly TEXT.
-client_got() {
-    grep -qxF -- "$2" "$BATS_TEST_TMPDIR/$1.out"
 }
 
 @test "help lists every console command, one per line, on stdout" {
@@ -116,14 +63,14 @@ $b_CFD $b_PEER open"
     assert_output "kicking fd $a_CFD $a_PEER"
     wait_for "a's close" logged "closed fd $a_CFD $a_PEER: kicked (clients: 1)"
     wait_exit 5 "$a_PID"
-    run cat "$BATS_TEST_TMPDIR/a.out"
+    run stdout_of a
     assert_output "*** disconnected by the server operator"
 
     ask list '^\([0-9]+ clients?\)$'
     assert_equal "${#lines[@]}" 3
     assert_regex "${lines[1]}" "^$b_CFD +"
     assert_line --index 2 "(1 client)"
-    echo "still here" >&"$b_FD"
+    types b "still here"
     wait_for "b's echo" client_got b "still here"
     run cat "$SERVER_ERR"
     assert_output ""
@@ -142,7 +89,7 @@ $b_CFD $b_PEER open"
     assert_line --index 2 "(1 client)"
 
     run cat "$SERVER_ERR"
-    assert_output "select_server: kick: which client? (usage: kick FD)
+    assert_output "select_server: kick: missing FD (usage: kick FD)
 select_server: kick: no client on fd 'abc' (see 'list')
 select_server: kick: no client on fd '${a_CFD}x' (see 'list')
 select_server: kick: no client on fd '-1' (see 'list')
@@ -150,7 +97,7 @@ select_server: kick: no client on fd '99999' (see 'list')
 select_server: kick: no client on fd '1' (see 'list')"
     run grep -c -e '^kicking' -e '^closed' "$SERVER_OUT"
     assert_output 0
-    echo "still served" >&"$a_FD"
+    types a "still served"
     wait_for "a's echo" client_got a "still served"
 }
 
@@ -166,7 +113,7 @@ select_server: kick: no client on fd '1' (see 'list')"
     wait_for "b to hear it" client_got b '*** server: the lab closes at \x1b[31m6'
 
     console "say"
-    wait_for "the error" grep -qxF "select_server: say: nothing to say (usage: say TEXT)" "$SERVER_ERR"
+    wait_for "the error" grep -qxF "select_server: say: missing TEXT (usage: say TEXT)" "$SERVER_ERR"
 }
 
 @test "pause stops accept(): a new connection waits in the kernel backlog, unechoed, until resume" {
@@ -175,7 +122,7 @@ select_server: kick: no client on fd '1' (see 'list')"
     assert_output "paused: accept() is not called; new connections wait in the backlog (see: netstat -nat)"
 
     start_idle_client late -q
-    echo "knock knock" >&"$late_FD"
+    types late "knock knock"
     # The kernel completed the handshake and holds the 12 bytes in the
     # not-yet-accepted socket: ESTAB, Recv-Q 12, local port = the server's.
     wait_for "an established, unaccepted connection holding 12 bytes" \
@@ -184,7 +131,7 @@ select_server: kick: no client on fd '1' (see 'list')"
     assert_line --index 1 "(0 clients)"
     run grep -c '^accepted ' "$SERVER_OUT"
     assert_output 0
-    run cat "$BATS_TEST_TMPDIR/late.out"
+    run stdout_of late
     assert_output ""
 
     ask resume '^resumed'
@@ -202,7 +149,7 @@ select_server: kick: no client on fd '1' (see 'list')"
 
     ask "trace on" '^trace on$'
     assert_output "trace on"
-    echo "traced" >&"$a_FD"
+    types a "traced"
     wait_for "a's echo" client_got a "traced"
     wait_for "the read to be narrated" logged "fd $a_CFD: read 7 bytes"
     # The call that slept until a's line arrived, and what it reported.
@@ -211,7 +158,7 @@ select_server: kick: no client on fd '1' (see 'list')"
 
     ask "trace off" '^trace off$'
     off=$(grep -n '^trace off$' "$SERVER_OUT" | cut -d: -f1)
-    echo "quiet" >&"$a_FD"
+    types a "quiet"
     wait_for "a's echo" client_got a "quiet"
     ask list '^\([0-9]+ clients?\)$'
     run tail -n "+$((off + 1))" "$SERVER_OUT"
@@ -224,10 +171,7 @@ select_server: kick: no client on fd '1' (see 'list')"
     console quit
     wait_exit 5 "$SERVER_PID"
     assert_equal "$EXIT_STATUS" 0
-    run tail -n 3 "$SERVER_OUT"
-    assert_output "shutting down (quit): closing 1 client
-closed fd $a_CFD $a_PEER: shutdown (clients: 0)
-bye"
+    assert_shutdown_log quit a
     wait_exit 5 "$a_PID"
     run cat "$SERVER_ERR"
     assert_output ""
@@ -255,6 +199,31 @@ bye"
     assert_success
 }
 
+@test "a NUL byte does not end a command early: 'help<NUL> junk' is junk, not help" {
+    start_server
+    printf 'help\0 junk\nquit\0now\n' >&"$CONSOLE_FD"
+    ask stats '^clients: '
+    run cat "$SERVER_ERR"
+    assert_line --index 0 "select_server: unknown command 'help\\x00 junk' (type 'help' for the list)"
+    assert_line --index 1 "select_server: unknown command 'quit\\x00now' (type 'help' for the list)"
+    assert_equal "${#lines[@]}" 2
+    run grep -c '^  quit ' "$SERVER_OUT"
+    assert_output 0
+    is_running "$SERVER_PID"
+}
+
+@test "a command with a missing or an extra argument is one line saying so" {
+    start_server
+    console kick
+    console list everything
+    console trace
+    ask stats '^clients: '
+    run cat "$SERVER_ERR"
+    assert_output "select_server: kick: missing FD (usage: kick FD)
+select_server: list: takes no argument (usage: list)
+select_server: trace: missing on|off (usage: trace on|off)"
+}
+
 @test "a console line over 1024 bytes is refused whole, and the next command works" {
     start_server
     a1024=$(printf 'a%.0s' {1..1024})
@@ -271,15 +240,19 @@ select_server: console: line too long (over 1024 bytes): ignored"
     assert_success
 }
 
-@test "end of input on the console stops only the console: new clients are still served" {
+@test "end of input on the console stops only the console: clients old and new are still served" {
     start_server --trace
+    connect_idle a
     close_console
     # The server stops watching fd 0; everything else stays in the read set.
+    # (It sees that EOF only if no client holds a copy of the console pipe.)
     wait_for "a select() without stdin" \
         server_says '^select\(nfds=[0-9]+, read=\{[1-9][0-9,-]*\}, write=\{\}, timeout=none\)$'
+    types a "still here"
+    wait_for "a's echo" client_got a "still here"
     run "$PEER" rtt 127.0.0.1 "$PORT" 5
     assert_success
-    wait_for "the client's close" server_says '^closed fd .*: eof \(clients: 0\)$'
+    wait_for "the new client's close" server_says '^closed fd .*: eof \(clients: 1\)$'
     assert is_running "$SERVER_PID"
     run cat "$SERVER_ERR"
     assert_output ""

@@ -3,26 +3,7 @@
 # or IPv6, to several clients at once - all from one process and one thread,
 # because one select() loop does the waiting for all of them.
 
-# Clients run in the foreground under `timeout "$WAIT_LIMIT"`: a server that
-# stops answering then fails the test (status 124) instead of hanging bats.
-
 load test_helper
-
-# What a test sends, and what comes back.
-setup() {
-    IN=$BATS_TEST_TMPDIR/in
-    OUT=$BATS_TEST_TMPDIR/out
-}
-
-# listening_port_of PID - the TCP ports ss shows PID listening on, one a line.
-listening_port_of() {
-    ss -ltnpH | awk -v pid="pid=$1," 'index($0, pid) { sub(/.*:/, "", $4); print $4 }'
-}
-
-# echoed NAME TEXT - true once NAME's output holds the line TEXT.
-echoed() {
-    grep -qxF -- "$2" "$BATS_TEST_TMPDIR/$1.out"
-}
 
 @test "select_client in batch mode gets its lines back, then exits 0 when the server closes" {
     start_server
@@ -84,15 +65,15 @@ echoed() {
     wait_for "three clients in the log" server_says '\(clients: 3\)$'
 
     # Each one is answered while all three stay connected.
-    printf 'from alice\n' >&"$alice_FD"
-    printf 'from bob\n' >&"$bob_FD"
-    printf 'from carol\n' >&"$carol_FD"
-    wait_for "alice's echo" echoed alice 'from alice'
-    wait_for "bob's echo" echoed bob 'from bob'
-    wait_for "carol's echo" echoed carol 'from carol'
-    assert_equal "$(cat "$BATS_TEST_TMPDIR/alice.out")" 'from alice'
-    assert_equal "$(cat "$BATS_TEST_TMPDIR/bob.out")" 'from bob'
-    assert_equal "$(cat "$BATS_TEST_TMPDIR/carol.out")" 'from carol'
+    types alice 'from alice'
+    types bob 'from bob'
+    types carol 'from carol'
+    wait_for "alice's echo" client_got alice 'from alice'
+    wait_for "bob's echo" client_got bob 'from bob'
+    wait_for "carol's echo" client_got carol 'from carol'
+    assert_equal "$(stdout_of alice)" 'from alice'
+    assert_equal "$(stdout_of bob)" 'from bob'
+    assert_equal "$(stdout_of carol)" 'from carol'
 
     # No thread per client, no fork per client: select() waits for them all.
     grep -x $'Threads:\t1' "/proc/$SERVER_PID/status"
@@ -110,7 +91,7 @@ echoed() {
     [[ $PORT -gt 0 && $PORT -le 65535 ]]
     assert_equal "$(head -n 1 "$SERVER_OUT")" "listening on [::]:$PORT (tcp, udp)"
     # ss agrees: that port, and only that one, is where this PID listens.
-    run listening_port_of "$SERVER_PID"
+    run ports_of tcp "$SERVER_PID"
     assert_output "$PORT"
 }
 

@@ -3,6 +3,9 @@
 # Every test starts its own server on port 0 (so tests never clash), reads
 # the real port from the server's first line, waits for conditions with a
 # deadline instead of sleeping, and kills what it started by PID in teardown.
+# Clients mostly run in the foreground under `timeout "$WAIT_LIMIT"`: a
+# server that stops answering then fails the test (status 124) instead of
+# hanging bats.
 
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
@@ -17,11 +20,25 @@ PEER=$BIN/tests/testpeer
 # Seconds a wait_for gives its condition before the test fails.
 WAIT_LIMIT=${WAIT_LIMIT:-10}
 
+# Scratch files for what a test sends and what comes back.
+IN=$BATS_TEST_TMPDIR/in
+OUT=$BATS_TEST_TMPDIR/out
+
 # PIDs of every background process a test starts; teardown kills them.
 BG_PIDS=()
 
+# Pipe ends this shell holds open (the console, idle clients' stdin).  No
+# background process may inherit them: a copy in a client started later
+# would keep the pipe open, so closing ours would give its reader no EOF.
+HELD_FDS=()
+
+# --- Waiting -------------------------------------------------------------
+
 # wait_for DESCRIPTION COMMAND... - run COMMAND every 20 ms until it
 # succeeds; fail the test, naming DESCRIPTION, after WAIT_LIMIT seconds.
+# COMMAND is run again on every try, but its arguments were expanded once:
+# a condition that must be recomputed (a count, a file's contents) belongs
+# in a function, such as says_times, not in a "$(...)" argument.
 wait_for() {
     local what=$1 i
     shift
@@ -33,85 +50,6 @@ wait_for() {
     done
     echo "timed out after ${WAIT_LIMIT}s waiting for: $what" >&2
     return 1
-}
-
-# start_server [OPTIONS...] - start select_server on port 0 with its console
-# on a FIFO.  Sets SERVER_PID, PORT, SERVER_OUT, SERVER_ERR; `console CMD`
-# types a command.  3>&- keeps bats' own fd 3 out of the server, or bats
-# would wait for the server to exit before reporting.
-start_server() {
-    SERVER_OUT=$BATS_TEST_TMPDIR/server.out
-    SERVER_ERR=$BATS_TEST_TMPDIR/server.err
-    rm -f "$BATS_TEST_TMPDIR/console"
-    mkfifo "$BATS_TEST_TMPDIR/console"
-    "$SERVER" -p 0 "$@" <"$BATS_TEST_TMPDIR/console" >"$SERVER_OUT" \
-        2>"$SERVER_ERR" 3>&- &
-    SERVER_PID=$!
-    BG_PIDS+=("$SERVER_PID")
-    exec {CONSOLE_FD}>"$BATS_TEST_TMPDIR/console"
-    wait_for "the server's listening line" grep -q '^listening on ' "$SERVER_OUT"
-    PORT=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$SERVER_OUT")
-    [[ $PORT =~ ^[0-9]+$ ]]
-}
-
-# console COMMAND... - type a line on the server's console.
-console() {
-    printf '%s\n' "$*" >&"$CONSOLE_FD"
-}
-
-# close_console - end of input on the server's console.
-close_console() {
-    exec {CONSOLE_FD}>&-
-}
-
-# server_says PATTERN - true once a line of the server's stdout matches.
-server_says() {
-    grep -qE -- "$1" "$SERVER_OUT"
-}
-
-# count_lines PATTERN FILE - how many lines match (0 if none).
-count_lines() {
-    grep -cE -- "$1" "$2" || true
-}
-
-# start_bg OUTFILE COMMAND... - run COMMAND in the background, stdout and
-# stderr to OUTFILE.out and OUTFILE.err; sets BG_PID.
-start_bg() {
-    local out=$1
-    shift
-    "$@" >"$out.out" 2>"$out.err" 3>&- &
-    BG_PID=$!
-    BG_PIDS+=("$BG_PID")
-}
-
-# start_idle_client NAME [CLIENT OPTIONS...] - a select_client whose stdin
-# stays open and silent (a FIFO nobody writes to), like a user idle at the
-# keyboard.  Sets BG_PID; output in $BATS_TEST_TMPDIR/NAME.out/.err.
-start_idle_client() {
-    local name=$1
-    shift
-    mkfifo "$BATS_TEST_TMPDIR/$name.in"
-    "$CLIENT" "$@" 127.0.0.1 "$PORT" <"$BATS_TEST_TMPDIR/$name.in" \
-        >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
-    BG_PID=$!
-    BG_PIDS+=("$BG_PID")
-    # Hold the FIFO open for writing so the client's stdin never sees EOF.
-    exec {IDLE_FD}>"$BATS_TEST_TMPDIR/$name.in"
-    eval "${name}_FD=$IDLE_FD"
-    eval "${name}_PID=$BG_PID"
-}
-
-# is_running PID - the process exists and is not a zombie.
-is_running() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ $state != Z* ]]
-}
-
-# fd_count PID - open descriptors of a process.
-fd_count() {
-    local fds=(/proc/"$1"/fd/*)
-    echo "${#fds[@]}"
 }
 
 # wait_exit SECONDS PID - wait for PID (a child of this shell) to exit and
@@ -128,6 +66,269 @@ wait_exit() {
     done
     echo "process $pid still running after ${limit}s" >&2
     return 1
+}
+
+# --- Starting processes --------------------------------------------------
+
+# spawn COMMAND... - close every fd in HELD_FDS, then exec COMMAND.  Run it
+# in the background (`spawn CMD <in >out 2>err 3>&- &`): the child gives up
+# the test's pipe ends, the test keeps them.
+spawn() {
+    local fd
+    for fd in "${HELD_FDS[@]}"; do
+        exec {fd}>&-
+    done
+    exec "$@"
+}
+
+# hold FD - remember that this shell holds FD, so spawn keeps it from children.
+hold() {
+    HELD_FDS+=("$1")
+}
+
+# release FD - close FD and forget it.
+release() {
+    local fd=$1 i
+    exec {fd}>&-
+    for i in "${!HELD_FDS[@]}"; do
+        if [[ ${HELD_FDS[i]} == "$fd" ]]; then
+            unset 'HELD_FDS[i]'
+        fi
+    done
+}
+
+# start_server [OPTIONS...] - start select_server on port 0 with its console
+# on a FIFO.  Sets SERVER_PID, PORT, SERVER_OUT, SERVER_ERR; `console CMD`
+# types a command.  3>&- keeps bats' own fd 3 out of the server, or bats
+# would wait for the server to exit before reporting.  With SERVER_FD_LIMIT
+# set, the server alone runs with that soft RLIMIT_NOFILE.
+start_server() {
+    local console=$BATS_TEST_TMPDIR/console
+    SERVER_OUT=$BATS_TEST_TMPDIR/server.out
+    SERVER_ERR=$BATS_TEST_TMPDIR/server.err
+    rm -f "$console"
+    mkfifo "$console"
+    (
+        if [[ -n ${SERVER_FD_LIMIT-} ]]; then
+            ulimit -S -n "$SERVER_FD_LIMIT"
+        fi
+        spawn "$SERVER" -p 0 "$@"
+    ) <"$console" >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+    SERVER_PID=$!
+    BG_PIDS+=("$SERVER_PID")
+    exec {CONSOLE_FD}>"$console"
+    hold "$CONSOLE_FD"
+    wait_for "the server's listening line" grep -q '^listening on ' "$SERVER_OUT"
+    PORT=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$SERVER_OUT")
+    [[ $PORT =~ ^[0-9]+$ ]]
+}
+
+# start_server_with_fd_limit LIMIT [OPTIONS...] - start_server, but with the
+# soft RLIMIT_NOFILE lowered to LIMIT for the server alone.
+start_server_with_fd_limit() {
+    SERVER_FD_LIMIT=$1 start_server "${@:2}"
+}
+
+# start_bg OUTFILE COMMAND... - run COMMAND in the background, stdout and
+# stderr to OUTFILE.out and OUTFILE.err; sets BG_PID.
+start_bg() {
+    local out=$1
+    shift
+    spawn "$@" >"$out.out" 2>"$out.err" 3>&- &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+}
+
+# start_idle_client NAME [CLIENT OPTIONS...] - a select_client whose stdin
+# stays open and silent (a FIFO nobody writes to), like a user idle at the
+# keyboard.  Sets BG_PID, NAME_PID and NAME_FD (its stdin: `types NAME`
+# writes there, `end_input NAME` closes it); output in stdout_of/stderr_of.
+start_idle_client() {
+    local name=$1 fifo=$BATS_TEST_TMPDIR/$1.in
+    shift
+    mkfifo "$fifo"
+    spawn "$CLIENT" "$@" 127.0.0.1 "$PORT" <"$fifo" \
+        >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+    # Hold the FIFO open for writing so the client's stdin never sees EOF.
+    exec {IDLE_FD}>"$fifo"
+    hold "$IDLE_FD"
+    printf -v "${name}_FD" '%s' "$IDLE_FD"
+    printf -v "${name}_PID" '%s' "$BG_PID"
+}
+
+# connect_idle NAME - an idle, quiet select_client, once the server has
+# accepted it: sets NAME_PID, NAME_FD, and NAME_CFD and NAME_PEER (its fd
+# and address on the server).
+connect_idle() {
+    local n
+    n=$(count_lines '^accepted ' "$SERVER_OUT")
+    start_idle_client "$1" -q
+    wait_accepts $((n + 1))
+    accepted_as "$1"
+}
+
+# start_flooder - a testpeer that sends for 30 s and never reads, once the
+# server has accepted it: sets flood_PID, flood_CFD and flood_PEER.
+start_flooder() {
+    local n
+    n=$(count_lines '^accepted ' "$SERVER_OUT")
+    start_bg "$BATS_TEST_TMPDIR/flood" "$PEER" flood 127.0.0.1 "$PORT" 30
+    flood_PID=$BG_PID
+    wait_accepts $((n + 1))
+    accepted_as flood
+}
+
+# --- Talking to the server and its clients -------------------------------
+
+# console COMMAND... - type a line on the server's console.
+console() {
+    printf '%s\n' "$*" >&"$CONSOLE_FD"
+}
+
+# close_console - end of input on the server's console.
+close_console() {
+    release "$CONSOLE_FD"
+}
+
+# ask COMMAND LAST - type COMMAND and wait for the line matching LAST (an
+# ERE without '/') that ends its reply; `output` and `lines` then hold what
+# the server printed from the command up to that line.
+ask() {
+    local mark
+    mark=$(wc -l <"$SERVER_OUT")
+    console "$1"
+    wait_for "the reply to '$1'" printed_since "$mark" "$2"
+    run sed -nE "$((mark + 1)),\$ { p; /$2/q }" "$SERVER_OUT"
+}
+
+# pending_for FD - ask `list` for the bytes the server holds for the client
+# on fd FD (0 once the kernel took them all); sets PENDING.  Fails if no
+# client is on FD.
+pending_for() {
+    ask list '^\([0-9]+ clients?\)$'
+    PENDING=$(awk -v fd="$1" '$1 == fd && NF == 8 { print $7; exit }' <<<"$output")
+    [[ $PENDING =~ ^[0-9]+$ ]]
+}
+
+# select_calls - the select() call count in the `stats` reply in `output`.
+select_calls() {
+    sed -n 's/.*; select() calls: \([0-9]*\);.*/\1/p' <<<"$output"
+}
+
+# types NAME TEXT - the idle client NAME types a line.
+types() {
+    local fd=${1}_FD
+    printf '%s\n' "$2" >&"${!fd}"
+}
+
+# end_input NAME - the idle client NAME reaches the end of its input.
+end_input() {
+    local fd=${1}_FD
+    release "${!fd}"
+}
+
+# stdout_of NAME / stderr_of NAME - what the client NAME has printed so far.
+stdout_of() {
+    cat "$BATS_TEST_TMPDIR/$1.out"
+}
+stderr_of() {
+    cat "$BATS_TEST_TMPDIR/$1.err"
+}
+
+# assert_shutdown_log REASON [NAME...] - the server's stdout ends with its
+# goodbye: "shutting down (REASON)", the close of each client NAME in that
+# order (by NAME_CFD and NAME_PEER), then "bye".
+assert_shutdown_log() {
+    local reason=$1 name cfd peer left expected
+    shift
+    left=$#
+    expected="shutting down ($reason): closing $left client"
+    ((left == 1)) || expected+=s
+    for name; do
+        cfd=${name}_CFD peer=${name}_PEER
+        left=$((left - 1))
+        expected+=$'\n'"closed fd ${!cfd} ${!peer}: shutdown (clients: $left)"
+    done
+    expected+=$'\n'bye
+    run tail -n $(($# + 2)) "$SERVER_OUT"
+    assert_output "$expected"
+}
+
+# --- Conditions (functions, so that wait_for checks afresh each try) -----
+
+# server_says ERE - a line of the server's stdout matches.
+server_says() {
+    grep -qE -- "$1" "$SERVER_OUT"
+}
+
+# logged LINE - the server printed exactly this line (no regex: peer
+# addresses are full of brackets and dots).
+logged() {
+    grep -qxF -- "$1" "$SERVER_OUT"
+}
+
+# printed_since N ERE - a line after the first N of the server's stdout matches.
+printed_since() {
+    tail -n "+$(($1 + 1))" "$SERVER_OUT" | grep -qE -- "$2"
+}
+
+# count_lines ERE FILE - how many lines match (0 if none).
+count_lines() {
+    grep -cE -- "$1" "$2" || true
+}
+
+# says_times N ERE - at least N lines of the server's stdout match ERE.
+says_times() {
+    (($(count_lines "$2" "$SERVER_OUT") >= $1))
+}
+
+# wait_accepts N - wait until the server has logged N accepts in all.
+wait_accepts() {
+    wait_for "accept number $1" says_times "$1" '^accepted '
+}
+
+# accepted_as NAME - from the newest "accepted" line: NAME_CFD and NAME_PEER.
+accepted_as() {
+    local line
+    line=$(grep '^accepted ' "$SERVER_OUT" | tail -n 1)
+    [[ $line =~ ^accepted\ (.+)\ on\ fd\ ([0-9]+)\ \(clients:\ [0-9]+\)$ ]]
+    printf -v "${1}_PEER" '%s' "${BASH_REMATCH[1]}"
+    printf -v "${1}_CFD" '%s' "${BASH_REMATCH[2]}"
+}
+
+# client_got NAME TEXT - the client NAME printed a line exactly TEXT.
+client_got() {
+    grep -qxF -- "$2" "$BATS_TEST_TMPDIR/$1.out"
+}
+
+# in_backlog - the kernel holds an established connection to the server's
+# port; while the server is paused, one that nobody has accepted.
+in_backlog() {
+    [[ -n $(ss -Htn state established "( sport = :$PORT )") ]]
+}
+
+# --- Processes -----------------------------------------------------------
+
+# is_running PID - the process exists and is not a zombie.
+is_running() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $state != Z* ]]
+}
+
+# fd_count PID - open descriptors of a process.
+fd_count() {
+    local fds=(/proc/"$1"/fd/*)
+    echo "${#fds[@]}"
+}
+
+# ports_of tcp|udp PID - the ports ss shows PID listening on, one a line.
+ports_of() {
+    local kind=-lt
+    [[ $1 == udp ]] && kind=-lu
+    ss "${kind}npH" | awk -v pid="pid=$2," 'index($0, pid) { sub(/.*:/, "", $4); print $4 }'
 }
 
 teardown() {

@@ -6,54 +6,6 @@
 
 load test_helper
 
-# logged LINE - the server printed exactly this line.
-logged() {
-    grep -qxF -- "$1" "$SERVER_OUT"
-}
-
-# accepted_as NAME - after NAME's "accepted" line: NAME_CFD and NAME_PEER.
-accepted_as() {
-    local line
-    line=$(grep '^accepted ' "$SERVER_OUT" | tail -n 1)
-    [[ $line =~ ^accepted\ (.+)\ on\ fd\ ([0-9]+)\ \(clients:\ [0-9]+\)$ ]]
-    eval "$1_PEER=\${BASH_REMATCH[1]}; $1_CFD=\${BASH_REMATCH[2]}"
-}
-
-# says_times N ERE - at least N lines of the server's stdout match ERE.  A
-# function, so that wait_for counts again on every try.
-says_times() {
-    (($(count_lines "$2" "$SERVER_OUT") >= $1))
-}
-
-# connect_idle NAME - start an idle client and wait until the server has
-# accepted it (sets NAME_CFD and NAME_PEER).
-connect_idle() {
-    local n
-    n=$(count_lines '^accepted ' "$SERVER_OUT")
-    start_idle_client "$1" -q
-    wait_for "the server to accept $1" says_times $((n + 1)) '^accepted '
-    accepted_as "$1"
-}
-
-# ask COMMAND LAST - type COMMAND, wait for the line matching LAST (an ERE
-# without '/') that ends its reply; `output` holds the reply.
-ask() {
-    local mark
-    mark=$(wc -l <"$SERVER_OUT")
-    console "$1"
-    wait_for "the reply to '$1'" printed_since "$mark" "$2"
-    run sed -nE "$((mark + 1)),\$ { p; /$2/q }" "$SERVER_OUT"
-}
-
-printed_since() {
-    tail -n "+$(($1 + 1))" "$SERVER_OUT" | grep -qE -- "$2"
-}
-
-# select_calls - the select() call count in the `stats` reply in `output`.
-select_calls() {
-    sed -n 's/.*; select() calls: \([0-9]*\);.*/\1/p' <<<"$output"
-}
-
 # elapsed_ms START - milliseconds since START, a saved $EPOCHREALTIME.
 elapsed_ms() {
     echo $(((${EPOCHREALTIME/./} - ${1/./}) / 1000))
@@ -76,12 +28,11 @@ elapsed_ms() {
     # No earlier than the timeout, and no later than half a second after.
     (( took >= 1000 && took <= 1500 )) || fail "closed after ${took} ms"
     wait_exit 5 "$quiet_PID"
-    run cat "$BATS_TEST_TMPDIR/quiet.out"
+    run stdout_of quiet
     assert_output "*** idle timeout: nothing received for 1s, closing"
 
     # "line 8" goes out 2.1 s after the start: the talker is still there.
-    wait_for "the talker's eighth echo" \
-        grep -qx "line 8" "$BATS_TEST_TMPDIR/talker.out"
+    wait_for "the talker's eighth echo" client_got talker "line 8"
     (( $(elapsed_ms "$start") >= 2000 ))
     ask list '^\([0-9]+ clients?\)$'
     assert_equal "${#lines[@]}" 3
@@ -121,6 +72,6 @@ elapsed_ms() {
     took=$(elapsed_ms "$start")
     (( took >= 500 && took <= 1000 )) || fail "closed after ${took} ms"
     wait_exit 5 "$quiet_PID"
-    run cat "$BATS_TEST_TMPDIR/quiet.out"
+    run stdout_of quiet
     assert_output "*** idle timeout: nothing received for 0.5s, closing"
 }

@@ -3,20 +3,7 @@
 # larger than the read buffer loses its tail (and the server says so),
 # while TCP is a byte stream: a small read buffer only means more reads.
 
-# Clients run in the foreground under `timeout "$WAIT_LIMIT"`: a server that
-# stops answering then fails the test (status 124) instead of hanging bats.
-
 load test_helper
-
-setup() {
-    IN=$BATS_TEST_TMPDIR/in
-    OUT=$BATS_TEST_TMPDIR/out
-}
-
-# udp_ports_of PID - the UDP ports ss shows bound by PID, one a line.
-udp_ports_of() {
-    ss -lunpH | awk -v pid="pid=$1," 'index($0, pid) { sub(/.*:/, "", $4); print $4 }'
-}
 
 # write_halves FILE - 100 bytes: 50 'a' then 50 'b', so a cut shows where.
 write_halves() {
@@ -27,7 +14,7 @@ write_halves() {
 @test "each datagram comes back to its sender as one datagram, on the TCP port" {
     start_server
     # The UDP socket is bound to the very port the kernel chose for TCP.
-    run udp_ports_of "$SERVER_PID"
+    run ports_of udp "$SERVER_PID"
     assert_output "$PORT"
 
     # select_client -u sends one datagram per line and prints each reply.
@@ -79,7 +66,7 @@ write_halves() {
     start_server --no-udp
 
     assert_equal "$(head -n 1 "$SERVER_OUT")" "listening on [::]:$PORT (tcp)"
-    run udp_ports_of "$SERVER_PID"
+    run ports_of udp "$SERVER_PID"
     assert_output ''
     run ss -lunH "sport = :$PORT"
     assert_output ''
