@@ -19,12 +19,15 @@
  */
 #define PROGNAME "select_server"
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE     /* Linux's struct tcp_info, for "conns" */
 
 #include "common.h"
 
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -152,6 +155,7 @@ static void run_command(struct server *s, char *line, size_t len);
 static void cmd_help(struct server *s, char *arg);
 static void cmd_list(struct server *s, char *arg);
 static void cmd_stats(struct server *s, char *arg);
+static void cmd_conns(struct server *s, char *arg);
 static void cmd_kick(struct server *s, char *arg);
 static void cmd_say(struct server *s, char *arg);
 static void cmd_pause(struct server *s, char *arg);
@@ -1303,6 +1307,8 @@ static const struct command {
     { "list",   "",       "one line per client: fd, peer, times, bytes",
                                                                 cmd_list },
     { "stats",  "",       "counters since start",               cmd_stats },
+    { "conns",  "",       "the kernel's view of each connection (TCP_INFO)",
+                                                                cmd_conns },
     { "kick",   "FD",     "disconnect the client on fd FD",     cmd_kick },
     { "say",    "TEXT",   "send a line of text to every client", cmd_say },
     { "pause",  "",       "stop calling accept(): the backlog fills",
@@ -1410,6 +1416,58 @@ cmd_stats(struct server *s, char *arg)
            (unsigned long long)s->udp_truncated,
            (unsigned long long)s->select_calls,
            format_seconds(now_us() - s->started_us, up, sizeof up));
+}
+
+/*
+ * cmd_conns - what the kernel knows about each connection, to compare with
+ * `netstat -nat` or `ss -ti`: the TCP state, the smoothed round-trip time
+ * and its variation, retransmissions, segments sent but not yet
+ * acknowledged, the congestion window, and the bytes queued in the socket's
+ * send buffer (not yet sent or not yet acknowledged: netstat's Send-Q) and
+ * receive buffer (not yet read by us: Recv-Q).  On a socket, Linux's
+ * TIOCOUTQ and FIONREAD are the SIOCOUTQ and SIOCINQ requests.  TCP_INFO
+ * and TIOCOUTQ on sockets are Linux interfaces; elsewhere the command says
+ * so.
+ */
+static void
+cmd_conns(struct server *s, char *arg)
+{
+#if defined(TCP_INFO) && defined(TIOCOUTQ) && defined(FIONREAD)
+    static const char *const states[] = {
+        "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+        "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
+    };
+
+    (void)arg;
+    printf("%-4s %-32s %-11s %9s %9s %7s %7s %5s %8s %8s\n", "fd", "peer",
+           "state", "rtt-ms", "rttvar-ms", "retrans", "unacked", "cwnd",
+           "send-q", "recv-q");
+    for (int fd = 0; fd <= s->max_client_fd; fd++) {
+        const struct client *c = &s->clients[fd];
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        int sendq = 0, recvq = 0;
+
+        if (c->fd < 0)
+            continue;
+        memset(&ti, 0, sizeof ti);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+            ioctl(fd, TIOCOUTQ, &sendq) < 0 || ioctl(fd, FIONREAD, &recvq) < 0) {
+            report_error(errno, "conns: fd %d", fd);
+            continue;
+        }
+        printf("%-4d %-32s %-11s %9.3f %9.3f %7u %7u %5u %8d %8d\n", fd,
+               c->peer, ti.tcpi_state < sizeof states / sizeof states[0]
+                        ? states[ti.tcpi_state] : "?",
+               ti.tcpi_rtt / 1000.0, ti.tcpi_rttvar / 1000.0,
+               ti.tcpi_total_retrans, ti.tcpi_unacked, ti.tcpi_snd_cwnd,
+               sendq, recvq);
+    }
+    printf("(%ld client%s)\n", s->nclients, plural(s->nclients));
+#else
+    (void)s, (void)arg;
+    report_error(0, "conns: TCP_INFO is not available on this system");
+#endif
 }
 
 /* cmd_kick - the client gets a notice and is closed at the end of the

@@ -11,12 +11,18 @@ backlog_holds() {
     [[ $(ss -Htn state established "( sport = :$PORT )") =~ ^$1\ +0\  ]]
 }
 
+# conns_row_with_sendq FD - a fresh `conns` shows bytes in FD's send queue.
+conns_row_with_sendq() {
+    ask conns '^\([0-9]+ clients?\)$'
+    grep -qE "^$1 .* [1-9][0-9]* +[0-9]+\$" <<<"$output"
+}
+
 @test "help lists every console command, one per line, on stdout" {
     start_server
     ask help '^  quit '
-    assert_equal "${#lines[@]}" 9
+    assert_equal "${#lines[@]}" 10
     names=$(awk '{ print $1 }' <<<"$output" | paste -sd ' ')
-    assert_equal "$names" "help list stats kick say pause resume trace quit"
+    assert_equal "$names" "help list stats conns kick say pause resume trace quit"
     run cat "$SERVER_ERR"
     assert_output ""
 }
@@ -52,6 +58,21 @@ $b_CFD $b_PEER open"
     # Nothing happened in between but the second command itself: one call.
     ask stats '^clients: '
     assert_regex "$output" "; select\\(\\) calls: $((first + 1)); "
+}
+
+@test "conns shows the kernel's view of each connection: its TCP state and its queues" {
+    start_server
+    connect_idle quiet
+    start_flooder
+    # The flooder never reads: its echo piles up in the server's socket
+    # send buffer (Send-Q in netstat), and the kernel's TCP state is
+    # ESTABLISHED for both.
+    wait_for "the flooder's echo to back up" conns_row_with_sendq "$flood_CFD"
+    ask conns '^\([0-9]+ clients?\)$'
+    assert_line --index 0 --regexp '^fd +peer +state +rtt-ms +rttvar-ms +retrans +unacked +cwnd +send-q +recv-q$'
+    assert_line --regexp "^$quiet_CFD +\\S+ +ESTABLISHED( +[0-9.]+){5} +0 +0\$"
+    assert_line --regexp "^$flood_CFD +\\S+ +ESTABLISHED .* [1-9][0-9]* +[0-9]+\$"
+    assert_line '(2 clients)'
 }
 
 @test "kick FD disconnects that client only: it gets a notice, the log says kicked" {

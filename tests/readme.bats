@@ -33,7 +33,7 @@ readme_block() {
     wait_for "the help text" server_says '^  quit '
     local commands
     commands=$(sed -n 's/^  \([a-z]*\) .*/\1/p' "$SERVER_OUT")
-    [ "$(wc -w <<<"$commands")" -eq 9 ]
+    [ "$(wc -w <<<"$commands")" -eq 10 ]
     for cmd in $commands; do
         grep -q "^| \`$cmd" "$BATS_TEST_DIRNAME/../README.md" ||
             fail "console command '$cmd' is missing from the README"
