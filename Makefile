@@ -16,6 +16,8 @@ LDLIBS   ?=
 
 PROGRAMS = select_server select_client
 TEST_PROGRAMS = tests/testpeer
+# Deliberately naive or wrong programs the lab compares the real ones with.
+LAB_PROGRAMS = lab/byteorder lab/naive_server lab/naive_client
 
 # Debian packages that `make test` needs, and the command that shows each is
 # present.  Keep these two lists in the same order.
@@ -28,7 +30,7 @@ SANITIZE_FLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-Wall -Wextra -Wpedantic -Werror
 
-.PHONY: all test sanitize demo clean test-deps
+.PHONY: all test sanitize demo lab clean test-deps
 
 all: $(PROGRAMS)
 
@@ -40,6 +42,15 @@ select_client: select_client.c common.h
 
 tests/testpeer: tests/testpeer.c common.h
 	$(CC) $(CPPFLAGS) -I. $(CFLAGS) $(LDFLAGS) -o $@ tests/testpeer.c $(LDLIBS)
+
+lab/byteorder: lab/byteorder.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/byteorder.c $(LDLIBS)
+
+lab/naive_server: lab/naive_server.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_server.c $(LDLIBS)
+
+lab/naive_client: lab/naive_client.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_client.c $(LDLIBS)
 
 # Install the test tools with apt-get when they are missing and we are root;
 # otherwise say exactly what to run, and fail.
@@ -57,12 +68,12 @@ test-deps:
 	    fi; \
 	fi
 
-test: all $(TEST_PROGRAMS) test-deps
+test: all $(TEST_PROGRAMS) $(LAB_PROGRAMS) test-deps
 	bats --timing tests/
 
 # A separate build directory keeps sanitizer binaries away from the normal
 # ones; the suite finds the programs through SELECT_LAB_BIN.
-sanitize: test-deps
+sanitize: $(LAB_PROGRAMS) test-deps
 	mkdir -p build/sanitize/tests
 	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_server select_server.c
 	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_client select_client.c
@@ -74,6 +85,13 @@ sanitize: test-deps
 demo: all
 	./demo.sh
 
+# Every lab experiment in turn (lab/NN-name.sh); see lab/README.md.
+lab: all $(LAB_PROGRAMS)
+	@for script in lab/[0-9][0-9]-*.sh; do \
+	    echo "==== $$script"; \
+	    "$$script" || exit 1; \
+	done
+
 clean:
-	rm -f $(PROGRAMS) $(TEST_PROGRAMS)
+	rm -f $(PROGRAMS) $(TEST_PROGRAMS) $(LAB_PROGRAMS)
 	rm -rf build
