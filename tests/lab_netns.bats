@@ -1,0 +1,242 @@
+# lab_netns.bats - the lab network (lab/netns.sh) that experiments 4 and 7
+# run on: three network namespaces, lnxclient 10.10.12.2 and lnxserver
+# 10.10.11.2 on two LANs, joined by a router.  A packet between the LANs
+# gets across only because the router forwards it; `break` pulls the
+# server LAN's cable for exactly that long and always plugs it back; `down`
+# leaves nothing behind.  Each test builds its own lab under its own prefix.
+
+load test_helper
+
+NETNS=$BATS_TEST_DIRNAME/../lab/netns.sh
+
+# test_helper's teardown kills what a test started; keep it as
+# helper_teardown, so that ours runs it before removing the namespaces.
+eval "helper_$(declare -f teardown)"
+
+teardown() {
+    helper_teardown
+    if [[ -n ${TEST_PREFIX-} ]]; then
+        LAB_NS_PREFIX=$TEST_PREFIX "$NETNS" down >/dev/null 2>&1 || true
+    fi
+}
+
+# needs_lab - skip unless we may build namespaces; then choose this test's
+# own prefix (from the test process and number, short enough for interface
+# names), so no two tests, and no lab built by hand, share a namespace.
+needs_lab() {
+    [[ $(id -u) == 0 ]] || skip "needs root: network namespaces"
+    ip netns list >/dev/null 2>&1 || skip "needs 'ip netns' (iproute2)"
+    local prefix=t$(($$ % 100000))x$BATS_TEST_NUMBER
+    ! ip netns list | grep -q "^$prefix-" || fail "namespaces $prefix-* exist already"
+    TEST_PREFIX=$prefix
+    export LAB_NS_PREFIX=$prefix
+    P=$prefix
+}
+
+# our_namespaces - this test's namespaces, one a line, sorted.
+our_namespaces() {
+    ip netns list | awk '{ print $1 }' | { grep "^$P-" || true; } | sort
+}
+
+# start_lab_server - select_server on lnxserver, port 0: sets SERVER_OUT
+# and PORT.  netns.sh execs the server, so teardown kills it by BG_PID.
+start_lab_server() {
+    start_bg "$BATS_TEST_TMPDIR/server" "$NETNS" exec lnxserver "$SERVER" -p 0
+    SERVER_OUT=$BATS_TEST_TMPDIR/server.out
+    wait_for "the server's listening line" grep -q '^listening on ' "$SERVER_OUT"
+    PORT=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$SERVER_OUT")
+    [[ $PORT =~ ^[0-9]+$ ]]
+}
+
+# connects - a select_client on lnxclient gets through to the server.
+connects() {
+    timeout 5 "$NETNS" exec lnxclient "$CLIENT" -q -w 1 10.10.11.2 "$PORT" </dev/null
+}
+
+# ms_now - the time in milliseconds.
+ms_now() {
+    local t=${EPOCHREALTIME/[.,]/}
+    echo $((t / 1000))
+}
+
+@test "up builds lnxclient, router and lnxserver; the client reaches the server only through the router" {
+    needs_lab
+
+    run "$NETNS" up
+    assert_success
+    assert_output "lab up (prefix $P): lnxclient 10.10.12.2 -- router -- lnxserver 10.10.11.2"
+    run our_namespaces
+    assert_output "$P-lnxclient"$'\n'"$P-lnxserver"$'\n'"$P-router"
+
+    # 10.10.11.2 is not on lnxclient's LAN: the route says "via the router".
+    run "$NETNS" exec lnxclient ip -4 route get 10.10.11.2
+    assert_line --index 0 --regexp "^10\\.10\\.11\\.2 via 10\\.10\\.12\\.1 dev $P-cli src 10\\.10\\.12\\.2 "
+
+    # TCP and UDP both cross, and the server sees the client's own address:
+    # the router forwards packets, it does not rewrite them.
+    start_lab_server
+    run --separate-stderr timeout "$WAIT_LIMIT" "$NETNS" exec lnxclient \
+        "$CLIENT" -q 10.10.11.2 "$PORT" <<<"across the router"
+    assert_success
+    assert_output "across the router"
+    wait_for "the accept" server_says "^accepted \\[::ffff:10\\.10\\.12\\.2\\]:[0-9]+ on fd [0-9]+ \\(clients: 1\\)\$"
+    run --separate-stderr timeout "$WAIT_LIMIT" "$NETNS" exec lnxclient \
+        "$CLIENT" -q -u 10.10.11.2 "$PORT" <<<"a datagram"
+    assert_success
+    assert_output "a datagram"
+
+    # A router that does not forward drops what is not addressed to it.
+    "$NETNS" exec router sysctl -qw net.ipv4.ip_forward=0
+    run --separate-stderr timeout "$WAIT_LIMIT" "$NETNS" exec lnxclient \
+        "$CLIENT" -w 1 10.10.11.2 "$PORT" </dev/null
+    assert_failure 2
+    assert_equal "$stderr" "select_client: connect to 10.10.11.2:$PORT: timed out after 1s"
+}
+
+@test "up twice is fine; status shows each host's links, addresses and routes" {
+    needs_lab
+    "$NETNS" up >/dev/null
+
+    run "$NETNS" up
+    assert_success
+
+    run "$NETNS" status
+    assert_success
+    assert_output "lnxclient (namespace $P-lnxclient)
+  link   $(printf '%-15s' "$P-cli") UP             10.10.12.2/24
+  route  default via 10.10.12.1 dev $P-cli
+  route  10.10.12.0/24 dev $P-cli proto kernel scope link src 10.10.12.2
+router (namespace $P-router)
+  link   $(printf '%-15s' "$P-rtc") UP             10.10.12.1/24
+  link   $(printf '%-15s' "$P-rts") UP             10.10.11.1/24
+  route  10.10.11.0/24 dev $P-rts proto kernel scope link src 10.10.11.1
+  route  10.10.12.0/24 dev $P-rtc proto kernel scope link src 10.10.12.1
+  ip_forward = 1
+lnxserver (namespace $P-lnxserver)
+  link   $(printf '%-15s' "$P-srv") UP             10.10.11.2/24
+  route  default via 10.10.11.1 dev $P-srv
+  route  10.10.11.0/24 dev $P-srv proto kernel scope link src 10.10.11.2"
+}
+
+@test "break 2: the server LAN is unreachable for 2 s (the router has no route), then everything works again" {
+    needs_lab
+    "$NETNS" up >/dev/null
+    start_lab_server
+    connects
+
+    start_bg "$BATS_TEST_TMPDIR/break" "$NETNS" break 2
+    break_pid=$BG_PID
+    wait_for "the link to go down" grep -qx 'link router -- server LAN down for 2s' \
+        "$BATS_TEST_TMPDIR/break.out"
+    down_ms=$(ms_now)
+
+    # The router's port is down, and its route to 10.10.11.0/24 with it.
+    run "$NETNS" status
+    assert_line --regexp "^  link +$P-rts +DOWN +10\\.10\\.11\\.1/24\$"
+    refute_line --partial "10.10.11.0/24 dev $P-rts"
+    # So the router answers at once: ICMP "network unreachable".
+    run --separate-stderr timeout "$WAIT_LIMIT" "$NETNS" exec lnxclient \
+        "$CLIENT" -w 1 10.10.11.2 "$PORT" </dev/null
+    assert_failure 2
+    assert_equal "$stderr" "select_client: connect to 10.10.11.2:$PORT: network unreachable (Network is unreachable)"
+
+    # Try every 50 ms: the first connect that gets through comes 2 s later.
+    for ((i = 0; i < 100; i++)); do
+        connects 2>/dev/null && break
+        sleep 0.05
+    done
+    up_ms=$(ms_now)
+    ((up_ms - down_ms >= 1900 && up_ms - down_ms < 3000)) ||
+        fail "the server was unreachable for $((up_ms - down_ms)) ms, not about 2000"
+    wait_exit 5 "$break_pid"
+    assert_equal "$EXIT_STATUS" 0
+    run cat "$BATS_TEST_TMPDIR/break.out"
+    assert_line --index 1 --regexp '^link router -- server LAN up again after 2\.[0-4][0-9]s$'
+    run "$NETNS" status
+    assert_line --regexp "^  link +$P-rts +UP +10\\.10\\.11\\.1/24\$"
+    assert_line "  route  10.10.11.0/24 dev $P-rts proto kernel scope link src 10.10.11.1"
+}
+
+@test "break restores the link even when it is interrupted (a trap on exit)" {
+    needs_lab
+    "$NETNS" up >/dev/null
+    start_lab_server
+
+    start_bg "$BATS_TEST_TMPDIR/break" "$NETNS" break 30
+    wait_for "the link to go down" grep -q 'down for 30s' "$BATS_TEST_TMPDIR/break.out"
+    run connects
+    assert_failure 2
+
+    kill -TERM "$BG_PID"
+    wait_exit 2 "$BG_PID"
+    assert_equal "$EXIT_STATUS" 143
+    run "$NETNS" status
+    assert_line --regexp "^  link +$P-rts +UP +10\\.10\\.11\\.1/24\$"
+    connects
+}
+
+@test "down removes the namespaces and their cables; down again, and status, say so" {
+    needs_lab
+    "$NETNS" up >/dev/null
+
+    run "$NETNS" down
+    assert_success
+    assert_output "lab down (prefix $P)"
+    run our_namespaces
+    assert_output ""
+    # The cables were made inside the namespaces and went with them: the
+    # machine's own interfaces never saw these names.
+    run ip -o link show
+    refute_output --partial "$P-"
+
+    run "$NETNS" down
+    assert_success
+    run "$NETNS" status
+    assert_failure 3
+    assert_output "lnxclient: not up (no namespace $P-lnxclient)
+router: not up (no namespace $P-router)
+lnxserver: not up (no namespace $P-lnxserver)"
+    run --separate-stderr "$NETNS" exec lnxclient true
+    assert_failure 1
+    assert_equal "$stderr" "netns.sh: the lab (prefix $P) is not up: run '$NETNS up' first"
+}
+
+@test "usage: a missing or unknown command, a bad HOST, SECONDS or prefix: exit 1; -h: exit 0" {
+    run --separate-stderr "$NETNS" -h
+    assert_success
+    assert_line --index 0 "Usage: netns.sh up|down|status"
+
+    for args in "" "frob" "up now" "status please" "exec" "exec lnxclient" \
+        "exec nowhere true" "break" "break soon" "break 0" "break 601" "break 1 2"; do
+        # shellcheck disable=SC2086 # split the arguments on purpose
+        run --separate-stderr "$NETNS" $args
+        assert_failure 1
+        assert_equal "${stderr_lines[1]}" "Usage: netns.sh up|down|status"
+    done
+    run --separate-stderr "$NETNS" exec nowhere true
+    assert_equal "${stderr_lines[0]}" "netns.sh: exec: unknown host 'nowhere' (lnxclient, lnxserver or router)"
+    run --separate-stderr "$NETNS" break 601
+    assert_equal "${stderr_lines[0]}" "netns.sh: break: SECONDS must be more than 0 and at most 600, not 601"
+
+    LAB_NS_PREFIX=much-too-long-prefix run --separate-stderr "$NETNS" up
+    assert_failure 1
+    assert_equal "$stderr" "netns.sh: LAB_NS_PREFIX must be 1 to 11 letters, digits or '_' (interface names have at most 15 characters), not 'much-too-long-prefix'"
+}
+
+@test "not root: one line on stderr, exit 1, nothing built" {
+    local as_user=()
+    if [[ $(id -u) == 0 ]]; then
+        command -v setpriv >/dev/null || skip "needs setpriv (util-linux) to drop root"
+        as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+        "${as_user[@]}" test -x "$NETNS" || skip "user nobody cannot run $NETNS"
+    fi
+    prefix=t$(($$ % 100000))x$BATS_TEST_NUMBER
+
+    LAB_NS_PREFIX=$prefix run --separate-stderr "${as_user[@]}" "$NETNS" up
+
+    assert_failure 1
+    assert_output ""
+    assert_equal "$stderr" "netns.sh: must run as root to build network namespaces (try: sudo $NETNS up)"
+    run ip netns list
+    refute_output --partial "$prefix-"
+}
