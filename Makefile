@@ -21,10 +21,12 @@ LAB_PROGRAMS = lab/byteorder lab/naive_server lab/naive_client
 
 # Debian packages that `make test` needs, and the command that shows each is
 # present.  Keep these two lists in the same order.
-TEST_PACKAGES = bats bats-support bats-assert netcat-openbsd iproute2 procps
+TEST_PACKAGES = bats bats-support bats-assert netcat-openbsd iproute2 procps \
+	net-tools nftables tcpdump
 TEST_CHECKS   = command -v bats && test -f /usr/lib/bats/bats-support/load.bash \
 	&& test -f /usr/lib/bats/bats-assert/load.bash && command -v nc \
-	&& command -v ss && command -v ps
+	&& command -v ss && command -v ps && command -v netstat \
+	&& command -v nft && command -v tcpdump
 
 SANITIZE_FLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -85,10 +87,18 @@ sanitize: $(LAB_PROGRAMS) test-deps
 demo: all
 	./demo.sh
 
-# Every lab experiment in turn (lab/NN-name.sh); see lab/README.md.
+# Every lab experiment in turn (lab/NN-name.sh); see lab/README.md.  The
+# ones that build network namespaces or capture packets need root.
+LAB_ROOT_ONLY = lab/04-connect-errors.sh lab/07-link-failure.sh \
+	lab/11-packet-capture.sh
 lab: all $(LAB_PROGRAMS)
 	@for script in lab/[0-9][0-9]-*.sh; do \
 	    echo "==== $$script"; \
+	    case " $(LAB_ROOT_ONLY) " in *" $$script "*) \
+	        if [ "$$(id -u)" != 0 ]; then \
+	            echo "(skipped: needs root; run: sudo make lab)"; continue; \
+	        fi;; \
+	    esac; \
 	    "$$script" || exit 1; \
 	done
 
