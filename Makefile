@@ -75,7 +75,7 @@ test: all $(TEST_PROGRAMS) $(LAB_PROGRAMS) test-deps
 
 # A separate build directory keeps sanitizer binaries away from the normal
 # ones; the suite finds the programs through SELECT_LAB_BIN.
-sanitize: $(LAB_PROGRAMS) test-deps
+sanitize: all $(LAB_PROGRAMS) test-deps
 	mkdir -p build/sanitize/tests
 	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_server select_server.c
 	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_client select_client.c

@@ -577,9 +577,13 @@ explain_bind_error(int err, const char *call, const char *proto,
 {
     report_error(err, "%s %s%s", call, addr,
                  strcmp(proto, "udp") == 0 ? " (udp)" : "");
+    /* SO_REUSEADDR helps only if the old server set it too: its
+     * connections inherit the option from its listener. */
     if (err == EADDRINUSE && opt->reuseaddr)
-        fprintf(stderr, "hint: another server is using this port"
-                " (see: ss -tulnp); stop it or choose another with -p\n");
+        fprintf(stderr, "hint: another server is using this port (see:"
+                " ss -tulnp), or one run with --no-reuseaddr left"
+                " connections in TIME_WAIT; stop it, wait, or choose another"
+                " port with -p\n");
     else if (err == EADDRINUSE)
         fprintf(stderr, "hint: another server is using this port, or"
                 " connections of a previous one are in TIME_WAIT (see:"

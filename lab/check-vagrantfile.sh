@@ -19,7 +19,7 @@ set -euo pipefail
 PROG=check-vagrantfile.sh
 
 # The lab's machines: name and address on the host-only network.  The
-# Vagrantfile, README.md and lab/guide/00-vms.md all say the same.
+# Vagrantfile, README.md and lab/README.md all say the same.
 EXPECTED=(
     "lnxserver 192.168.56.10"
     "lnxclient 192.168.56.11"

@@ -146,7 +146,7 @@ EOF
     assert_failure 2
     assert_output ""
     assert_equal "$stderr" "select_server: bind [::]:$PORT: Address already in use
-hint: another server is using this port (see: ss -tulnp); stop it or choose another with -p"
+hint: another server is using this port (see: ss -tulnp), or one run with --no-reuseaddr left connections in TIME_WAIT; stop it, wait, or choose another port with -p"
     # The first server never noticed.
     run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <<<'still here'
     assert_success
