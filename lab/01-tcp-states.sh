@@ -8,73 +8,14 @@
 # own server on a port the kernel chooses, talks to it over loopback, stops
 # everything it started, and takes under a second.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=${0##*/}
-for f in select_server select_client; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first" >&2
-        exit 1
-    fi
-done
+require_built "" select_server select_client
 
-tmp=$(mktemp -d)
-pids=()         # every process this script starts, killed by PID on exit
-held=()         # pipe ends this script holds: no child may inherit them
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' off=$'\e[0m'; else bold='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$@"; }
-
-# spawn COMMAND... - exec COMMAND without the pipe ends this script holds
-# (run it in the background: `spawn CMD <in >out 2>err &`).
-spawn() {
-    local fd
-    for fd in "${held[@]}"; do
-        exec {fd}>&-
-    done
-    exec "$@"
-}
-
-# release FD - close FD, a pipe end this script holds, and forget it.
-release() {
-    local fd=$1 i
-    exec {fd}>&-
-    for i in "${!held[@]}"; do
-        [[ ${held[i]} != "$fd" ]] || unset 'held[i]'
-    done
-}
-
-# wait_until WHAT COMMAND... - poll COMMAND every 20 ms; give up after 5 s.
-wait_until() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 250; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up after 5 s waiting for $what" >&2
-    exit 1
-}
-
-# in_state STATE FILTER - ss sees a connection in STATE matching FILTER.
-in_state() {
-    [[ -n $(ss -Htan state "$1" "$2") ]]
-}
-
-# gone FILTER - ss sees no connection matching FILTER, in any state.
-gone() {
-    [[ -z $(ss -Htan "$1") ]]
-}
+lab_setup
 
 # Who is who: "PORT<tab>NAME<tab>FD" for each client the server accepted,
 # for the labels show_port puts on the ss lines.
@@ -138,8 +79,8 @@ spawn ./select_server -p 0 <"$tmp/console" >"$tmp/server.out" 2>"$tmp/server.err
 pids+=($!)
 exec {console}>"$tmp/console"
 held+=("$console")
-wait_until "the server's listening line" grep -q '^listening on ' "$tmp/server.out"
-port=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$tmp/server.out")
+wait_5s "the server's listening line" grep -q '^listening on ' "$tmp/server.out"
+port=$(listening_port "$tmp/server.out")
 server_log
 show_port
 say "Look at: the LISTEN line.  Local address *:$port (ss) or :::$port (netstat,"
@@ -159,7 +100,7 @@ for name in a b; do
         >"$tmp/$name.out" 2>"$tmp/$name.err" &
     pids+=($!)
     pid_of[$name]=$!
-    wait_until "client $name's accept" accepts $((n + 1))
+    wait_5s "client $name's accept" accepts $((n + 1))
     note_accept "client $name"
     port_of[$name]=$CPORT
     fd_of[$name]=$CFD
@@ -177,9 +118,9 @@ step "3. Client a closes first: the client end waits in TIME_WAIT"
 say "The script ends a's input: select_client sends FIN (shutdown SHUT_WR), the"
 say "server reads EOF, closes, and sends its own FIN."
 release "${in_fd[a]}"
-wait_until "client a's TIME-WAIT" \
+wait_5s "client a's TIME-WAIT" \
     in_state time-wait "( sport = :${port_of[a]} and dport = :$port )"
-wait_until "the server end's close" gone "( sport = :$port and dport = :${port_of[a]} )"
+wait_5s "the server end's close" conn_gone "( sport = :$port and dport = :${port_of[a]} )"
 server_log
 show_port
 say "Look at: TIME-WAIT on a's end (local port ${port_of[a]}), and no line left for the"
@@ -190,9 +131,9 @@ say "The other end went CLOSE_WAIT -> LAST_ACK -> closed at once: nothing to see
 step "4. The operator kicks client b: now the server end waits in TIME_WAIT"
 printf 'kick %s\n' "${fd_of[b]}" >&"$console"
 say "  \$ kick ${fd_of[b]}          (typed on the server's console)"
-wait_until "the server end's TIME-WAIT" \
+wait_5s "the server end's TIME-WAIT" \
     in_state time-wait "( sport = :$port and dport = :${port_of[b]} )"
-wait_until "client b's close" gone "( sport = :${port_of[b]} and dport = :$port )"
+wait_5s "client b's close" conn_gone "( sport = :${port_of[b]} and dport = :$port )"
 server_log
 wait "${pid_of[b]}" && status=0 || status=$?
 say "  client b | $(tail -n 1 "$tmp/b.err")   (exit status $status)"
@@ -207,14 +148,14 @@ say "nothing ever reads or closes until we say so."
 n=$(grep -c '^accepted ' "$tmp/server.out" || true)
 exec {peer}<>"/dev/tcp/127.0.0.1/$port"
 held+=("$peer")
-wait_until "the peer's accept" accepts $((n + 1))
+wait_5s "the peer's accept" accepts $((n + 1))
 note_accept "the /dev/tcp peer"
 peer_port=$CPORT
 server_log
 printf 'kick %s\n' "$CFD" >&"$console"
 say "  \$ kick $CFD          (typed on the server's console)"
-wait_until "the peer's CLOSE-WAIT" in_state close-wait "( sport = :$peer_port and dport = :$port )"
-wait_until "the server end's FIN-WAIT-2" \
+wait_5s "the peer's CLOSE-WAIT" in_state close-wait "( sport = :$peer_port and dport = :$port )"
+wait_5s "the server end's FIN-WAIT-2" \
     in_state fin-wait-2 "( sport = :$port and dport = :$peer_port )"
 server_log
 show_port
@@ -230,9 +171,9 @@ step "6. The peer reads the notice and closes: the server end goes TIME_WAIT"
 IFS= read -r -t 5 notice <&"$peer"
 say "  the peer read: $notice"
 release "$peer"
-wait_until "the server end's TIME-WAIT" \
+wait_5s "the server end's TIME-WAIT" \
     in_state time-wait "( sport = :$port and dport = :$peer_port )"
-wait_until "the peer's close" gone "( sport = :$peer_port and dport = :$port )"
+wait_5s "the peer's close" conn_gone "( sport = :$peer_port and dport = :$port )"
 show_port
 say "Look at: the peer's end is gone (CLOSE_WAIT -> LAST_ACK -> closed when the"
 say "server acknowledged its FIN) and the server end moved from FIN-WAIT-2 to"

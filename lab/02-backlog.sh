@@ -8,57 +8,17 @@
 # own server with backlog 2 on a port the kernel chooses, connects six
 # clients over loopback, stops everything it started, and takes 1 to 3 s.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=${0##*/}
-for f in select_server select_client; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first" >&2
-        exit 1
-    fi
-done
+require_built "" select_server select_client
 
 BACKLOG=2
 CLIENTS=6
 
-tmp=$(mktemp -d)
-pids=()         # every process this script starts, killed by PID on exit
-held=()         # pipe ends this script holds: no child may inherit them
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' off=$'\e[0m'; else bold='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$@"; }
-
-# spawn COMMAND... - exec COMMAND without the pipe ends this script holds
-# (run it in the background: `spawn CMD <in >out 2>err &`).
-spawn() {
-    local fd
-    for fd in "${held[@]}"; do
-        exec {fd}>&-
-    done
-    exec "$@"
-}
-
-# wait_until WHAT COMMAND... - poll COMMAND every 20 ms; give up after 5 s.
-wait_until() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 250; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up after 5 s waiting for $what" >&2
-    exit 1
-}
+lab_setup
 
 # ms_since START - milliseconds since START, a saved $EPOCHREALTIME.
 ms_since() {
@@ -159,8 +119,8 @@ spawn ./select_server -p 0 -B "$BACKLOG" <"$tmp/console" >"$tmp/server.out" \
 pids+=($!)
 exec {console}>"$tmp/console"
 held+=("$console")
-wait_until "the server's listening line" grep -q '^listening on ' "$tmp/server.out"
-port=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$tmp/server.out")
+wait_5s "the server's listening line" grep -q '^listening on ' "$tmp/server.out"
+port=$(listening_port "$tmp/server.out")
 server_log
 show_port
 say "Look at: the LISTEN line.  For a listening socket ss shows the accept"
@@ -169,7 +129,7 @@ say "backlog given to listen() ($BACKLOG)."
 
 step "2. The operator types 'pause': the server stops calling accept()"
 printf 'pause\n' >&"$console"
-wait_until "the pause reply" grep -q '^paused' "$tmp/server.out"
+wait_5s "the pause reply" grep -q '^paused' "$tmp/server.out"
 server_log
 say "The listener leaves select()'s read set, so nothing takes connections"
 say "out of the kernel's accept queue any more."
@@ -186,7 +146,7 @@ for ((i = 1; i <= CLIENTS; i++)); do
     pids+=($!)
     client_pids+=($!)
     # Wait for its socket to show up, then note its port.
-    wait_until "client $i's socket" has_socket "$!"
+    wait_5s "client $i's socket" has_socket "$!"
     cport=$(client_port "$!")
     printf '%s\tclient %s\tnot accepted\n' "$cport" "$i" >>"$labels"
     say "  client $i: $ ./select_client -w 10 127.0.0.1 $port &   (its port: $cport)"
@@ -223,9 +183,9 @@ say "it retransmits the SYN after 1 s, 3 s, 7 s... (netstat says SYN_SENT)."
 step "5. The operator types 'resume': every client gets in"
 resumed=$EPOCHREALTIME
 printf 'resume\n' >&"$console"
-wait_until "the queued clients' accepts" accepts "$established"
+wait_5s "the queued clients' accepts" accepts "$established"
 first=$(ms_since "$resumed")
-wait_until "every accept" accepts "$CLIENTS"
+wait_5s "every accept" accepts "$CLIENTS"
 all=$(ms_since "$resumed")
 server_log
 say "  the $established queued ones accepted after $first ms, all $CLIENTS after $all ms"

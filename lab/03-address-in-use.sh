@@ -9,68 +9,18 @@
 # same port), uses loopback only, stops everything it started, and takes
 # under a second.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=${0##*/}
-for f in select_server select_client; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first" >&2
-        exit 1
-    fi
-done
+require_built "" select_server select_client
 
-tmp=$(mktemp -d)
-pids=()         # every process this script starts, killed by PID on exit
-held=()         # pipe ends this script holds: no child may inherit them
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' off=$'\e[0m'; else bold='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$@"; }
-
-# spawn COMMAND... - exec COMMAND without the pipe ends this script holds
-# (run it in the background: `spawn CMD <in >out 2>err &`).
-spawn() {
-    local fd
-    for fd in "${held[@]}"; do
-        exec {fd}>&-
-    done
-    exec "$@"
-}
-
-# wait_until WHAT COMMAND... - poll COMMAND every 20 ms; give up after 5 s.
-wait_until() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 250; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up after 5 s waiting for $what" >&2
-    exit 1
-}
-
-# in_state STATE FILTER - ss sees a connection in STATE matching FILTER.
-in_state() {
-    [[ -n $(ss -Htan state "$1" "$2") ]]
-}
+lab_setup
 
 # count_in STATE FILTER N - ss sees exactly N connections so.
 count_in() {
     [[ $(ss -Htan state "$1" "$2" | wc -l) == "$3" ]]
-}
-
-# gone FILTER - ss sees no connection matching FILTER, in any state.
-gone() {
-    [[ -z $(ss -Htan "$1") ]]
 }
 
 # port_of_client NAME - the ephemeral port the client NAME connected from.
@@ -96,7 +46,7 @@ start_server() {
     exec {CONSOLE}>"$tmp/$name.console"
     held+=("$CONSOLE")
     say "  \$ ./select_server $*"
-    wait_until "$name's listening line" grep -q '^listening on ' "$tmp/$name.out"
+    wait_5s "$name's listening line" grep -q '^listening on ' "$tmp/$name.out"
     sed 's/^/  /' "$tmp/$name.out"
 }
 
@@ -144,7 +94,7 @@ held+=("$idle")
 step "1. A server on a port the kernel chooses"
 start_server first -p 0
 first_pid=$PID first_console=$CONSOLE
-port=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$tmp/first.out")
+port=$(listening_port "$tmp/first.out")
 
 step "2. A second server on the same port: EADDRINUSE"
 try_server -p "$port"
@@ -158,7 +108,7 @@ step "3. Two clients connect to the first server"
 for name in a b; do
     n=$(grep -c '^accepted ' "$tmp/first.out" || true)
     idle_client "$name" "$port"
-    wait_until "client $name's accept" accepts first $((n + 1))
+    wait_5s "client $name's accept" accepts first $((n + 1))
 done
 sed -n '2,$s/^/  server | /p' "$tmp/first.out"
 show_port "$port"
@@ -166,10 +116,10 @@ show_port "$port"
 step "4. The server quits with the clients still connected"
 quit_server "$first_pid" "$first_console"
 say "  \$ quit          (typed on the server's console; exit status $STATUS)"
-wait_until "the server ends' TIME-WAIT" count_in time-wait "( sport = :$port )" 2
+wait_5s "the server ends' TIME-WAIT" count_in time-wait "( sport = :$port )" 2
 for name in a b; do
-    wait_until "client $name's close" \
-        gone "( sport = :$(port_of_client "$name") and dport = :$port )"
+    wait_5s "client $name's close" \
+        conn_gone "( sport = :$(port_of_client "$name") and dport = :$port )"
 done
 sed -n '/^shutting down/,$s/^/  server | /p' "$tmp/first.out"
 show_port "$port"
@@ -198,15 +148,15 @@ quit_server "$second_pid" "$second_console"
 step "7. For contrast: the client closes first, and the port stays free"
 start_server third -p 0
 third_pid=$PID third_console=$CONSOLE
-port3=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$tmp/third.out")
+port3=$(listening_port "$tmp/third.out")
 say "  \$ echo hello | ./select_client 127.0.0.1 $port3"
 echo hello | timeout 5 ./select_client 127.0.0.1 "$port3" >"$tmp/c.err" 2>&1
 sed 's/^/  /' "$tmp/c.err"
-wait_until "the client end's TIME-WAIT" \
+wait_5s "the client end's TIME-WAIT" \
     in_state time-wait "( sport = :$(port_of_client c) and dport = :$port3 )"
 quit_server "$third_pid" "$third_console"
 say "  \$ quit          (typed on the server's console; exit status $STATUS)"
-wait_until "the server's sockets to close" gone "( sport = :$port3 )"
+wait_5s "the server's sockets to close" conn_gone "( sport = :$port3 )"
 show_port "$port3"
 start_server fourth -p "$port3" --no-reuseaddr
 quit_server "$PID" "$CONSOLE"

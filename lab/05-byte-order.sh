@@ -11,47 +11,14 @@
 # Run from anywhere once the programs are built (make all lab/byteorder).
 # Takes about a second, uses 127.0.0.1 only, leaves nothing behind.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=05-byte-order.sh
-for f in select_client lab/byteorder; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first (make all lab/byteorder)" >&2
-        exit 1
-    fi
-done
+require_built "make all lab/byteorder" select_client lab/byteorder
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$*"; }
-cmd() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
-look() { printf '%s>> look: %s%s\n' "$bold" "$*" "$off"; }
-indent() { sed 's/^/    /'; }
-
-# wait_until SECONDS WHAT COMMAND... - poll COMMAND every 20 ms; give up
-# (exit 1, naming WHAT) after SECONDS.
-wait_until() {
-    local limit=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < limit * 50; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up waiting for $what" >&2
-    exit 1
-}
+lab_setup
 
 # swap16 N - N with its two bytes exchanged: what the kernel reads back.
 swap16() {
@@ -61,13 +28,6 @@ swap16() {
 # port_free N - no TCP socket of any state uses local port N.
 port_free() {
     [[ -z $(ss -Htan "sport = :$1") ]]
-}
-
-# running PID - the process exists and is not a zombie.
-running() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ $state != Z* ]]
 }
 
 # started - the byteorder server has printed its listening line, or exited.

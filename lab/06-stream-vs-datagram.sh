@@ -12,47 +12,14 @@
 # Run from anywhere once the programs are built (make all).  Takes about a
 # second, uses 127.0.0.1 only, leaves nothing behind.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=06-stream-vs-datagram.sh
-for f in select_server select_client; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first" >&2
-        exit 1
-    fi
-done
+require_built "" select_server select_client
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$*"; }
-cmd() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
-look() { printf '%s>> look: %s%s\n' "$bold" "$*" "$off"; }
-indent() { sed 's/^/    /'; }
-
-# wait_until SECONDS WHAT COMMAND... - poll COMMAND every 20 ms; give up
-# (exit 1, naming WHAT) after SECONDS.
-wait_until() {
-    local limit=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < limit * 50; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up waiting for $what" >&2
-    exit 1
-}
+lab_setup
 
 log=$tmp/server.log
 # server_says ERE - a line of the server's log matches.
@@ -84,7 +51,7 @@ cmd "./select_server -p 0 --read-size 50 --trace"
 pids+=($!)
 exec {console}>"$tmp/console"
 wait_until 5 "the server's listening line" server_says '^listening on '
-port=$(sed -n '1s/^listening on .*:\([0-9]*\) (.*/\1/p' "$log")
+port=$(listening_port "$log")
 head -n 1 "$log" | sed 's/^/    server | /'
 say "Every read() of a TCP socket and every recvmsg() of the UDP socket now"
 say "asks for at most 50 bytes.  The trace logs each read as 'fd N: read M bytes'."

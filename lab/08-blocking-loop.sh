@@ -15,51 +15,14 @@
 # lab/naive_server).  Takes about 4 seconds, uses 127.0.0.1 only, leaves
 # nothing behind.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=08-blocking-loop.sh
-for f in select_server tests/testpeer lab/naive_server; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first (make all tests/testpeer lab/naive_server)" >&2
-        exit 1
-    fi
-done
+require_built "make all tests/testpeer lab/naive_server" select_server tests/testpeer lab/naive_server
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$*"; }
-cmd() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
-look() { printf '%s>> look: %s%s\n' "$bold" "$*" "$off"; }
-indent() { sed 's/^/    /'; }
-ms_now() { date +%s%3N; }
-
-# wait_until SECONDS WHAT COMMAND... - poll COMMAND every 20 ms; give up
-# (exit 1, naming WHAT) after SECONDS.
-wait_until() {
-    local limit=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < limit * 50; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up waiting for $what" >&2
-    exit 1
-}
-
-# says FILE ERE - a line of FILE matches.
-says() { grep -qE -- "$2" "$1"; }
+lab_setup
 
 # start SERVER_NAME COMMAND... - start a server with its console on a FIFO,
 # read its port from the first line: sets server_pid, port, log, console.
@@ -73,7 +36,7 @@ start() {
     pids+=("$server_pid")
     exec {console}>"$tmp/$name.console"
     wait_until 5 "$name's listening line" says "$log" '^listening on '
-    port=$(sed -n '1s/^listening on .*:\([0-9]*\) (.*/\1/p' "$log")
+    port=$(listening_port "$log")
 }
 
 # send_q - bytes the server has queued for the (only) client, in the kernel.

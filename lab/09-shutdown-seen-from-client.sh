@@ -14,60 +14,18 @@
 # lab/naive_client).  Takes about 2 seconds, uses 127.0.0.1 only, leaves
 # nothing behind.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=09-shutdown-seen-from-client.sh
-for f in select_server select_client lab/naive_client; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first (make all lab/naive_client)" >&2
-        exit 1
-    fi
-done
+require_built "make all lab/naive_client" select_server select_client lab/naive_client
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$*"; }
-cmd() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
-look() { printf '%s>> look: %s%s\n' "$bold" "$*" "$off"; }
-indent() { sed 's/^/    /'; }
-ms_now() { date +%s%3N; }
-
-# wait_until SECONDS WHAT COMMAND... - poll COMMAND every 20 ms; give up
-# (exit 1, naming WHAT) after SECONDS.
-wait_until() {
-    local limit=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < limit * 50; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up waiting for $what" >&2
-    exit 1
-}
+lab_setup
 
 log=$tmp/server.log
-# says FILE ERE - a line of FILE matches.
-says() { grep -qE -- "$2" "$1"; }
 # accepts N - the server has logged N accepts.
 accepts() { (($(grep -c '^accepted ' "$log") >= $1)); }
-# running PID - the process exists and is not a zombie.
-running() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ $state != Z* ]]
-}
 # gone PID - the opposite, for wait_until.
 gone() { ! running "$1"; }
 
@@ -92,7 +50,7 @@ server_pid=$!
 pids+=("$server_pid")
 exec {console}>"$tmp/console"
 wait_until 5 "the server's listening line" says "$log" '^listening on '
-port=$(sed -n '1s/^listening on .*:\([0-9]*\) (.*/\1/p' "$log")
+port=$(listening_port "$log")
 sed 's/^/    server | /' "$log"
 
 step "2. Two clients connect, each with a keyboard nobody types on"

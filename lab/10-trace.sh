@@ -8,63 +8,14 @@
 # own server on a port the kernel chooses, talks to it over loopback, stops
 # everything it started, and takes about a second.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=${0##*/}
-for f in select_server select_client; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first" >&2
-        exit 1
-    fi
-done
+require_built "" select_server select_client
 
-tmp=$(mktemp -d)
-pids=()         # every process this script starts, killed by PID on exit
-held=()         # pipe ends this script holds: no child may inherit them
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [[ -t 1 ]]; then bold=$'\e[1m' off=$'\e[0m'; else bold='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$@"; }
-
-# spawn COMMAND... - exec COMMAND without the pipe ends this script holds
-# (run it in the background: `spawn CMD <in >out 2>err &`).
-spawn() {
-    local fd
-    for fd in "${held[@]}"; do
-        exec {fd}>&-
-    done
-    exec "$@"
-}
-
-# release FD - close FD, a pipe end this script holds, and forget it.
-release() {
-    local fd=$1 i
-    exec {fd}>&-
-    for i in "${!held[@]}"; do
-        [[ ${held[i]} != "$fd" ]] || unset 'held[i]'
-    done
-}
-
-# wait_until WHAT COMMAND... - poll COMMAND every 20 ms; give up after 5 s.
-wait_until() {
-    local what=$1 i
-    shift
-    for ((i = 0; i < 250; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up after 5 s waiting for $what" >&2
-    exit 1
-}
+lab_setup
 
 log=$tmp/server.out
 
@@ -140,8 +91,8 @@ server_pid=$!
 pids+=("$server_pid")
 exec {console}>"$tmp/console"
 held+=("$console")
-wait_until "the first select() line" grep -q '^select(' "$log"
-port=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$log")
+wait_5s "the first select() line" grep -q '^select(' "$log"
+port=$(listening_port "$log")
 show_trace
 base=$(read_set)
 tcp_fd=$(ss -Hltnp "( sport = :$port )" | sed -n 's/.*fd=\([0-9]*\).*/\1/p')
@@ -170,7 +121,7 @@ exec {a_in}<>"$tmp/a.in"
 held+=("$a_in")
 spawn ./select_client -q 127.0.0.1 "$port" <"$tmp/a.in" >"$tmp/a.out" 2>"$tmp/a.err" &
 pids+=($!)
-wait_until "a's accept" settled '^accepted '
+wait_5s "a's accept" settled '^accepted '
 a_fd=$(accepted_fd)
 show_trace
 say "Look at: '-> 1 ready: read={$tcp_fd}': the listener is readable, which means"
@@ -181,8 +132,8 @@ say "  grew to $((a_fd + 1)).  The sets are rebuilt from the client table every 
 step "3. Client a types 'hello': its fd is ready, the echo goes out at once"
 mark=$(wc -l <"$log")
 printf 'hello\n' >&"$a_in"
-wait_until "a's echo" grep -qx hello "$tmp/a.out"
-wait_until "the read of a's line" settled "^fd $a_fd: read "
+wait_5s "a's echo" grep -qx hello "$tmp/a.out"
+wait_5s "the read of a's line" settled "^fd $a_fd: read "
 show_trace
 say "Look at: 'read={$a_fd}' after the call: a's socket has data.  One read() of"
 say "  6 bytes ('hello' and the newline), sent back at once with send().  The"
@@ -194,7 +145,7 @@ exec {b_in}<>"$tmp/b.in"
 held+=("$b_in")
 spawn ./select_client -q 127.0.0.1 "$port" <"$tmp/b.in" >"$tmp/b.out" 2>"$tmp/b.err" &
 pids+=($!)
-wait_until "b's accept" settled '^accepted '
+wait_5s "b's accept" settled '^accepted '
 b_fd=$(accepted_fd)
 show_trace
 say "Look at: read=$(read_set), nfds=$((b_fd + 1)).  One thread, one select(),"
@@ -203,7 +154,7 @@ say "  and each new client is one more bit in the read set."
 step "5. Client a leaves: its EOF is 'readable' too, then it leaves the set"
 mark=$(wc -l <"$log")
 release "$a_in"
-wait_until "a's close" settled "^closed fd $a_fd "
+wait_5s "a's close" settled "^closed fd $a_fd "
 show_trace
 say "Look at: 'read={$a_fd}' although a sent no data: a FIN makes the socket"
 say "  readable, and read() returns 0 (end of file).  The server closes fd $a_fd,"
@@ -213,7 +164,7 @@ say "  $((b_fd + 1)) while fd $b_fd is the highest."
 step "6. Client b leaves: back to where we started"
 mark=$(wc -l <"$log")
 release "$b_in"
-wait_until "b's close" settled "^closed fd $b_fd "
+wait_5s "b's close" settled "^closed fd $b_fd "
 show_trace
 say "Look at: read=$(read_set) and nfds back to its first value.  The highest"
 say "  descriptor is recomputed on every pass; a maxfd that only grew would"
@@ -237,10 +188,10 @@ held+=("$peer")
 spawn head -c 64M /dev/zero >&"$peer" &
 head_pid=$!
 pids+=("$head_pid")
-wait_until "the peer's accept" since_mark '^accepted '
+wait_5s "the peer's accept" since_mark '^accepted '
 p_fd=$(accepted_fd)
-wait_until "fd $p_fd in the write set" first_write "$p_fd"
-wait_until "fd $p_fd out of the read set" first_throttled "$p_fd"
+wait_5s "fd $p_fd in the write set" first_write "$p_fd"
+wait_5s "fd $p_fd out of the read set" first_throttled "$p_fd"
 sleep 0.1
 lines=$(($(wc -l <"$log") - mark))
 first_w=$(first_write "$p_fd")
@@ -262,7 +213,7 @@ mark=$(wc -l <"$log")
 kill "$head_pid"
 wait "$head_pid" 2>/dev/null || true
 release "$peer"
-wait_until "the peer's close" settled "^closed fd $p_fd "
+wait_5s "the peer's close" settled "^closed fd $p_fd "
 say ""
 say "The peer closes with unread data, so its kernel sends RST:"
 show_trace

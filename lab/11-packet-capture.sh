@@ -12,15 +12,12 @@
 # (make all).  Takes about a second, uses 127.0.0.1 only, leaves nothing
 # behind.
 set -euo pipefail
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=11-packet-capture.sh
-for f in select_server select_client; do
-    if [[ ! -x $f ]]; then
-        echo "$PROG: ./$f is missing: run make first" >&2
-        exit 1
-    fi
-done
+require_built "" select_server select_client
 if ! command -v tcpdump >/dev/null; then
     echo "$PROG: tcpdump is not installed; install it with:" >&2
     echo "    sudo apt-get install tcpdump" >&2
@@ -31,46 +28,8 @@ if [[ $(id -u) != 0 ]]; then
     exit 1
 fi
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+lab_setup
 
-if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-say() { printf '%s\n' "$*"; }
-cmd() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
-look() { printf '%s>> look: %s%s\n' "$bold" "$*" "$off"; }
-indent() { sed 's/^/    /'; }
-
-# wait_until SECONDS WHAT COMMAND... - poll COMMAND every 20 ms; give up
-# (exit 1, naming WHAT) after SECONDS.
-wait_until() {
-    local limit=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < limit * 50; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    echo "$PROG: gave up waiting for $what" >&2
-    exit 1
-}
-
-# says FILE ERE - a line of FILE matches.
-says() { grep -qE -- "$2" "$1"; }
-# running PID - the process exists and is not a zombie.
-running() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ $state != Z* ]]
-}
 gone() { ! running "$1"; }
 
 # The capture file ends in .pcap: Debian's AppArmor profile for tcpdump
@@ -129,7 +88,7 @@ cmd "./select_server -p 0 </dev/null &"
 ./select_server -p 0 </dev/null >"$tmp/server.log" 2>&1 &
 pids+=($!)
 wait_until 5 "the server's listening line" says "$tmp/server.log" '^listening on '
-port=$(sed -n '1s/^listening on .*:\([0-9]*\) (.*/\1/p' "$tmp/server.log")
+port=$(listening_port "$tmp/server.log")
 head -n 1 "$tmp/server.log" | sed 's/^/    server | /'
 
 step "2. Start tcpdump on the loopback interface, for this port only"

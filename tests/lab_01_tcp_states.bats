@@ -71,7 +71,7 @@ ends_of() {
 
 @test "01-tcp-states.sh without the programs built says: run make first" {
     mkdir "$BATS_TEST_TMPDIR/lab"
-    cp "$SCRIPT" "$BATS_TEST_TMPDIR/lab/"
+    cp "$SCRIPT" "$(dirname "$SCRIPT")/lib.sh" "$BATS_TEST_TMPDIR/lab/"
 
     run --separate-stderr "$BATS_TEST_TMPDIR/lab/01-tcp-states.sh" 3>&-
 

@@ -101,7 +101,7 @@ listening on 127.0.0.1:$SWAPPED (tcp), says getsockname()"
 
 @test "05-byte-order.sh without the programs built says: run make first" {
     mkdir "$BATS_TEST_TMPDIR/lab"
-    cp "$SCRIPT" "$BATS_TEST_TMPDIR/lab/"
+    cp "$SCRIPT" "$(dirname "$SCRIPT")/lib.sh" "$BATS_TEST_TMPDIR/lab/"
 
     run --separate-stderr "$BATS_TEST_TMPDIR/lab/05-byte-order.sh" 3>&-
 

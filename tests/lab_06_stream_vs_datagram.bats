@@ -114,7 +114,7 @@ $(repeat c 50)"
 
 @test "06-stream-vs-datagram.sh without the programs built says: run make first" {
     mkdir "$BATS_TEST_TMPDIR/lab"
-    cp "$SCRIPT" "$BATS_TEST_TMPDIR/lab/"
+    cp "$SCRIPT" "$(dirname "$SCRIPT")/lib.sh" "$BATS_TEST_TMPDIR/lab/"
 
     run --separate-stderr "$BATS_TEST_TMPDIR/lab/06-stream-vs-datagram.sh" 3>&-
 

@@ -113,7 +113,7 @@ accepted fd $flood_CFD"
 
 @test "08-blocking-loop.sh without the programs built says: run make first" {
     mkdir "$BATS_TEST_TMPDIR/lab"
-    cp "$SCRIPT" "$BATS_TEST_TMPDIR/lab/"
+    cp "$SCRIPT" "$(dirname "$SCRIPT")/lib.sh" "$BATS_TEST_TMPDIR/lab/"
 
     run --separate-stderr "$BATS_TEST_TMPDIR/lab/08-blocking-loop.sh" 3>&-
 

@@ -93,7 +93,7 @@ stopped_reading() {
 
 @test "10-trace.sh without the programs built says: run make first" {
     mkdir "$BATS_TEST_TMPDIR/lab"
-    cp "$SCRIPT" "$BATS_TEST_TMPDIR/lab/"
+    cp "$SCRIPT" "$(dirname "$SCRIPT")/lib.sh" "$BATS_TEST_TMPDIR/lab/"
 
     run --separate-stderr "$BATS_TEST_TMPDIR/lab/10-trace.sh" 3>&-
 
