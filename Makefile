@@ -45,13 +45,13 @@ select_client: select_client.c common.h
 tests/testpeer: tests/testpeer.c common.h
 	$(CC) $(CPPFLAGS) -I. $(CFLAGS) $(LDFLAGS) -o $@ tests/testpeer.c $(LDLIBS)
 
-lab/byteorder: lab/byteorder.c
+lab/byteorder: lab/byteorder.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/byteorder.c $(LDLIBS)
 
-lab/naive_server: lab/naive_server.c
+lab/naive_server: lab/naive_server.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_server.c $(LDLIBS)
 
-lab/naive_client: lab/naive_client.c
+lab/naive_client: lab/naive_client.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_client.c $(LDLIBS)
 
 # Install the test tools with apt-get when they are missing and we are root;

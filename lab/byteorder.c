@@ -34,12 +34,14 @@
 #include <unistd.h>
 
 #define PROGNAME     "byteorder"
+
+/* The shared helpers (strict port parsing, write_all) of the real programs. */
+#include "../common.h"
+
 #define DEFAULT_PORT 9877
 
-static int parse_port(const char *s, unsigned short *port);
 static int open_listener(unsigned short port);
 static int greet_clients(int listen_fd, unsigned short asked);
-static int write_all(int fd, const char *p, size_t len);
 
 int
 main(int argc, char **argv)
@@ -47,7 +49,7 @@ main(int argc, char **argv)
     unsigned short port = DEFAULT_PORT;
     int listen_fd;
 
-    if (argc > 2 || (argc == 2 && parse_port(argv[1], &port) < 0)) {
+    if (argc > 2 || (argc == 2 && parse_port(argv[1], 1, &port) < 0)) {
         fprintf(stderr, "usage: %s [PORT]   (PORT 1-65535, default %d)\n",
                 PROGNAME, DEFAULT_PORT);
         return 1;
@@ -62,23 +64,6 @@ main(int argc, char **argv)
     if ((listen_fd = open_listener(port)) < 0)
         return 2;
     return greet_clients(listen_fd, port);
-}
-
-/* parse_port - a decimal port in [1, 65535]; returns 0, or -1 if invalid. */
-static int
-parse_port(const char *s, unsigned short *port)
-{
-    char *end;
-    long v;
-
-    if (*s < '0' || *s > '9')
-        return -1;              /* strtol would accept spaces and signs */
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 1 || v > 65535)
-        return -1;
-    *port = (unsigned short)v;
-    return 0;
 }
 
 /*
@@ -154,20 +139,3 @@ greet_clients(int listen_fd, unsigned short asked)
     }
 }
 
-/* write_all - every byte to a blocking fd; returns 0, or -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}

@@ -35,12 +35,15 @@
 #include <unistd.h>
 
 #define PROGNAME "naive_client"
+
+/* The shared helpers (strict port parsing, write_all) of the real programs. */
+#include "../common.h"
+
 #define MAXLINE  4096
 
 static int connect_to(const char *host, const char *port);
 static int str_cli(int fd);
 static int read_echo(int fd, size_t want);
-static int write_all(int fd, const char *p, size_t len);
 
 int
 main(int argc, char **argv)
@@ -163,20 +166,3 @@ read_echo(int fd, size_t want)
     return 0;
 }
 
-/* write_all - every byte to a blocking fd; returns 0, or -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}

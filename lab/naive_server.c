@@ -40,6 +40,10 @@
 #include <unistd.h>
 
 #define PROGNAME     "naive_server"
+
+/* The shared helpers (strict port parsing, write_all) of the real programs. */
+#include "../common.h"
+
 #define DEFAULT_PORT 9877
 #define MAX_CLIENTS  64
 #define BUF_SIZE     4096
@@ -50,13 +54,11 @@ struct server {
     int clients[MAX_CLIENTS];
 };
 
-static int parse_port(const char *s, unsigned short *port);
 static int open_listener(unsigned short port);
 static int serve(struct server *s);
 static void accept_clients(struct server *s);
 static void echo_once(struct server *s, int slot);
 static void close_client(struct server *s, int slot, int err);
-static int write_all(int fd, const char *p, size_t len);
 
 int
 main(int argc, char **argv)
@@ -71,7 +73,7 @@ main(int argc, char **argv)
     }
     if (!(argc == 1 ||
           (argc == 3 && strcmp(argv[1], "-p") == 0 &&
-           parse_port(argv[2], &port) == 0))) {
+           parse_port(argv[2], 0, &port) == 0))) {
         fprintf(stderr, "usage: %s [-p PORT]   (default %d, 0 = kernel"
                 " chooses)\n", PROGNAME, DEFAULT_PORT);
         return 1;
@@ -86,23 +88,6 @@ main(int argc, char **argv)
     for (int i = 0; i < MAX_CLIENTS; i++)
         s.clients[i] = -1;
     return serve(&s);
-}
-
-/* parse_port - a decimal port in [0, 65535]; returns 0, or -1 if invalid. */
-static int
-parse_port(const char *s, unsigned short *port)
-{
-    char *end;
-    long v;
-
-    if (*s < '0' || *s > '9')
-        return -1;              /* strtol would accept spaces and signs */
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0 || v > 65535)
-        return -1;
-    *port = (unsigned short)v;
-    return 0;
 }
 
 /*
@@ -244,20 +229,3 @@ close_client(struct server *s, int slot, int err)
         perror(PROGNAME ": close");
 }
 
-/* write_all - every byte to a blocking fd; returns 0, or -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
