@@ -22,6 +22,8 @@
  *                                        0 lets the kernel choose
  *
  * The first line is "listening on 127.0.0.1:PORT (tcp)", as select_server's.
+ * SIGTERM and SIGINT keep their default action: the kernel ends the process
+ * (a shell reports status 143 or 130) and closes every socket.
  * Exit status: 1 for a bad argument, 2 if the listener cannot be set up,
  * 3 if select() fails.
  */
@@ -45,7 +47,8 @@
 #include "../common.h"
 
 #define DEFAULT_PORT 9877
-#define MAX_CLIENTS  64
+#define MAX_CLIENTS  FD_SETSIZE     /* as many as select() can watch */
+#define LISTENQ      1024           /* listen() backlog, as in UNP */
 #define BUF_SIZE     4096
 
 /* The whole state: the listener and a table of client fds (-1: free). */
@@ -112,7 +115,7 @@ open_listener(unsigned short port)
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
         bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-        listen(fd, 16) < 0 ||
+        listen(fd, LISTENQ) < 0 ||
         getsockname(fd, (struct sockaddr *)&sin, &len) < 0 ||
         (flags = fcntl(fd, F_GETFL)) < 0 ||
         fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
