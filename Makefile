@@ -17,7 +17,10 @@ LDLIBS   ?=
 PROGRAMS = select_server select_client
 TEST_PROGRAMS = tests/testpeer
 # Deliberately naive or wrong programs the lab compares the real ones with.
-LAB_PROGRAMS = lab/byteorder lab/naive_server lab/naive_client
+LAB_PROGRAMS = lab/byteorder lab/naive_server lab/naive_client \
+	lab/fork_server lab/iterative_server
+# Measuring instruments for make bench and make stress (Linux: epoll).
+BENCH_PROGRAMS = bench/loadgen bench/shutdown_latency
 
 # Debian packages that `make test` needs, and the command that shows each is
 # present.  Keep these two lists in the same order.
@@ -53,6 +56,18 @@ lab/naive_server: lab/naive_server.c common.h
 
 lab/naive_client: lab/naive_client.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_client.c $(LDLIBS)
+
+lab/fork_server: lab/fork_server.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/fork_server.c $(LDLIBS)
+
+lab/iterative_server: lab/iterative_server.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/iterative_server.c $(LDLIBS)
+
+bench/loadgen: bench/loadgen.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/loadgen.c $(LDLIBS)
+
+bench/shutdown_latency: bench/shutdown_latency.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shutdown_latency.c $(LDLIBS)
 
 # Install the test tools with apt-get when they are missing and we are root;
 # otherwise say exactly what to run, and fail.
@@ -103,5 +118,5 @@ lab: all $(LAB_PROGRAMS)
 	done
 
 clean:
-	rm -f $(PROGRAMS) $(TEST_PROGRAMS) $(LAB_PROGRAMS)
+	rm -f $(PROGRAMS) $(TEST_PROGRAMS) $(LAB_PROGRAMS) $(BENCH_PROGRAMS)
 	rm -rf build
