@@ -4,6 +4,8 @@
 #   make test       build, install the test tools if missing, run the bats suite
 #   make sanitize   rebuild with AddressSanitizer + UBSan and run the suite
 #   make demo       a narrated, self-running demonstration (about 15 s)
+#   make bench      select_server against the alternatives: bench/RESULTS.md
+#   make stress     a seeded, mixed, misbehaving load against one server
 #   make clean      remove everything the build made
 #
 # The standard variables work as usual: make CC=clang, make CFLAGS=-O0 ...
@@ -35,7 +37,7 @@ SANITIZE_FLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-Wall -Wextra -Wpedantic -Werror
 
-.PHONY: all test sanitize demo lab clean test-deps
+.PHONY: all test sanitize demo lab bench stress clean test-deps bench-deps
 
 all: $(PROGRAMS)
 
@@ -101,6 +103,28 @@ sanitize: all $(LAB_PROGRAMS) test-deps
 
 demo: all
 	./demo.sh
+
+# The benchmark needs python3 (the runner, the asyncio server) and strace
+# (counting system calls); socat is measured too when it is installed.
+BENCH_PACKAGES = python3 strace
+bench-deps:
+	@if ! command -v python3 >/dev/null || ! command -v strace >/dev/null; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        echo "installing benchmark tools: $(BENCH_PACKAGES)"; \
+	        apt-get update -qq && \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	            $(BENCH_PACKAGES) >/dev/null || exit 1; \
+	    else \
+	        echo "missing benchmark tools; install them with:" >&2; \
+	        echo "  sudo apt-get install $(BENCH_PACKAGES)" >&2; \
+	        exit 1; \
+	    fi; \
+	fi
+
+# Every scenario against every server it can run; about 6 minutes on two
+# cores.  BENCH_ARGS passes options to bench/run.py (see its --help).
+bench: all $(LAB_PROGRAMS) $(BENCH_PROGRAMS) bench-deps
+	python3 bench/run.py $(BENCH_ARGS)
 
 # Every lab experiment in turn (lab/NN-name.sh); see lab/README.md.  The
 # ones that build network namespaces or capture packets need root.

@@ -376,7 +376,11 @@ run(struct load *l)
                 (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
                 conn_readable(l, c);
         }
-        step_phase(l, now_us());
+        /* One step may enable the next (drain with nothing under way). */
+        for (enum phase was = PH_DONE; was != l->phase;) {
+            was = l->phase;
+            step_phase(l, now_us());
+        }
     }
     if (l->errors > 0 || (l->opt.mode != MODE_CONNRATE && l->failures > 0))
         return EXIT_FAIL;
@@ -420,8 +424,9 @@ step_phase(struct load *l, int64_t now)
                 fflush(stdout);
                 struct epoll_event ev = { .events = EPOLLIN,
                                           .data.u64 = UINT64_MAX };
-                if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) < 0)
-                    l->stdin_open = false;      /* /dev/null: time only */
+                if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) < 0) {
+                    /* not pollable (a file, /dev/null): hold for the time */
+                }
             } else {
                 begin_measure(l, now);
             }
@@ -449,8 +454,10 @@ step_phase(struct load *l, int64_t now)
         }
         break;
     case PH_HOLD:
-        if (!l->stdin_open || now >= l->deadline_us)
+        if (!l->stdin_open || now >= l->deadline_us) {
             l->phase = PH_DRAIN;
+            l->deadline_us = now + DRAIN_LIMIT_US;
+        }
         break;
     case PH_DRAIN:
         for (long i = 0; i < l->nconns; i++)

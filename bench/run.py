@@ -1,0 +1,525 @@
+#!/usr/bin/env python3
+"""run.py - the benchmark behind `make bench`: select_server against the
+textbook alternatives, in throughput and in what the server spends.
+
+Every scenario runs against a fresh server, pinned to CPU 0 while the load
+generator (bench/loadgen) runs on CPU 1 when the machine has two cores.  Each
+measurement is the median of --runs runs.  The load generator reads the
+server's CPU time (the whole process tree, forked children included) over the
+measured phase only, so the table shows the cost per unit of work, not just
+the speed: on a 2-core machine the load generator saturates its core about
+as soon as a good server does.
+
+    bench/run.py                  everything, results in bench/RESULTS.md
+    bench/run.py --runs 1 --seconds 1 --servers select_server,textbook_select
+
+Start reading at main(); SERVERS and SCENARIOS say what is measured.
+"""
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOADGEN = os.path.join(ROOT, "bench", "loadgen")
+HOST = "127.0.0.1"
+
+# name: (command, what it is, scenarios it cannot run).  "PORT" in a command
+# is replaced by 0; each server prints the port it got on its first line.
+SERVERS = {
+    "select_server": (
+        [os.path.join(ROOT, "select_server"), "-p", "0", "-b", HOST, "-q",
+         "--no-udp", "-B", "1024"],
+        "this project: one select() loop, non-blocking buffered I/O", set()),
+    "textbook_select": (
+        [os.path.join(ROOT, "lab", "naive_server"), "-p", "0"],
+        "lab/naive_server: the textbook select() loop, blocking writes",
+        set()),
+    "fork": (
+        [os.path.join(ROOT, "lab", "fork_server"), "-p", "0"],
+        "lab/fork_server: a process per client (UNP ch. 5)", set()),
+    "iterative": (
+        [os.path.join(ROOT, "lab", "iterative_server"), "-p", "0"],
+        "lab/iterative_server: one client at a time",
+        {"pingpong-100", "pingpong-1000", "sparse", "hold-1000"}),
+    "asyncio": (
+        [sys.executable, os.path.join(ROOT, "bench", "asyncio_echo.py"), "-p",
+         "0"],
+        "bench/asyncio_echo.py: Python asyncio streams", set()),
+    "socat": (
+        ["socat", "-d", "-d",
+         "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=1024", "PIPE"],
+        "socat TCP-LISTEN,fork PIPE: a process per client", set()),
+}
+
+# name: (loadgen arguments, columns taken from its summary line).
+SCENARIOS = {
+    "bulk": (["bulk", "-s", "256"], ["mib_per_s", "cpu_s_per_gib"]),
+    "pingpong-1": (["pingpong", "-c", "1"], ["rt_per_s", "cpu_us_per_rt"]),
+    "pingpong-100": (["pingpong", "-c", "100"],
+                     ["rt_per_s", "cpu_us_per_rt"]),
+    "pingpong-1000": (["pingpong", "-c", "1000"],
+                      ["rt_per_s", "cpu_us_per_rt"]),
+    "sparse": (["pingpong", "-c", "1000", "-a", "10"],
+               ["rt_per_s", "cpu_us_per_rt"]),
+    "connrate": (["connrate", "-P", "8"], ["conn_per_s", "cpu_us_per_conn"]),
+}
+TIMED = {"pingpong-1", "pingpong-100", "pingpong-1000", "sparse", "connrate"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="runs per median")
+    ap.add_argument("--seconds", type=float, default=2.0,
+                    help="measured seconds per timed run")
+    ap.add_argument("--servers", default=",".join(SERVERS),
+                    help="comma-separated subset of: " + ", ".join(SERVERS))
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    args = ap.parse_args()
+
+    servers = [s for s in args.servers.split(",") if s]
+    for s in servers:
+        if s not in SERVERS:
+            sys.exit(f"run.py: unknown server '{s}'")
+    if shutil.which("socat") is None and "socat" in servers:
+        print("socat is not installed: skipped (apt-get install socat)")
+        servers.remove("socat")
+    pin = os.cpu_count() >= 2 and shutil.which("taskset") is not None
+    started = time.monotonic()
+
+    results = {}
+    for server in servers:
+        results[server] = {}
+        for scen, (lg_args, columns) in SCENARIOS.items():
+            if scen in SERVERS[server][2]:
+                continue
+            runs = []
+            for _ in range(args.runs):
+                runs.append(run_loadgen(server, lg_args, scen in TIMED,
+                                        args.seconds, pin))
+            results[server][scen] = {c: median(runs, c) for c in columns}
+            print(f"{server:16} {scen:14} " + "  ".join(
+                f"{c}={fmt(results[server][scen][c])}" for c in columns),
+                flush=True)
+        if "hold-1000" not in SERVERS[server][2]:
+            results[server]["hold-1000"] = hold_memory(server, 1000, pin)
+            print(f"{server:16} {'hold-1000':14} " + "  ".join(
+                f"{k}={fmt(v)}" for k, v in results[server]["hold-1000"]
+                .items()), flush=True)
+        results[server]["syscalls"] = count_syscalls(server, pin)
+        print(f"{server:16} {'syscalls':14} "
+              f"per_rt={fmt(results[server]['syscalls'])}", flush=True)
+
+    extras = {}
+    if "select_server" in servers:
+        extras["idle"] = idle_wakeups()
+        print(f"idle wake-ups: {extras['idle']}", flush=True)
+        extras["shutdown"] = shutdown_latency()
+        for line in extras["shutdown"]:
+            print(line, flush=True)
+
+    elapsed = time.monotonic() - started
+    report = render(results, servers, extras, args, pin, elapsed)
+    with open(args.out, "w") as f:
+        f.write(report)
+    print(f"\nwritten to {os.path.relpath(args.out, ROOT)}"
+          f" ({elapsed:.0f} s)\n")
+    print(table(results, servers))
+
+
+# --------------------------------------------------------------------------
+# Running servers and the load generator
+# --------------------------------------------------------------------------
+
+class Server:
+    """A server started on port 0, its console on a pipe, its output in a
+    file; stop() ends it and every process it forked."""
+
+    def __init__(self, name, pin, extra_args=()):
+        cmd = SERVERS[name][0] + list(extra_args)
+        if pin:
+            cmd = ["taskset", "-c", "0"] + cmd
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-", mode="w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                     stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
+        self.port = self._wait_port()
+
+    def _wait_port(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            self.log.seek(0)
+            m = re.search(r"listening on (?:AF=\d+ )?\S*:(\d+)",
+                          self.log.read())
+            if m:
+                return m.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        self.stop()
+        raise RuntimeError(f"server {self.proc.args} printed no port")
+
+    def console(self, line):
+        """Type a console command; return what the server printed for it."""
+        self.log.seek(0, os.SEEK_END)
+        start = self.log.tell()
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            self.log.seek(start)
+            out = self.log.read()
+            if out.endswith("\n"):
+                return out
+            time.sleep(0.01)
+        return ""
+
+    def stop(self):
+        # The whole session: forking servers leave children behind.
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.proc.wait()
+        for pid in tree(self.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+def loadgen_cmd(server, args, pin):
+    cmd = [LOADGEN] + args + ["--pid", str(server.pid), HOST, server.port]
+    return (["taskset", "-c", "1"] + cmd) if pin else cmd
+
+
+def parse_summary(line):
+    return {k: v for k, v in (f.split("=", 1) for f in line.split()[1:])}
+
+
+def run_loadgen(name, lg_args, timed, seconds, pin):
+    server = Server(name, pin)
+    try:
+        args = lg_args + (["-d", str(seconds)] if timed else [])
+        p = subprocess.run(loadgen_cmd(server, args, pin),
+                           capture_output=True, text=True, timeout=180)
+    finally:
+        server.stop()
+    lines = [l for l in p.stdout.splitlines() if l.startswith("loadgen ")]
+    if p.returncode != 0 or not lines:
+        print(f"  {name} {' '.join(lg_args)}: loadgen failed ({p.returncode}):"
+              f" {p.stderr.strip()[:300]}", flush=True)
+        return {}
+    return parse_summary(lines[-1])
+
+
+def hold_memory(name, conns, pin):
+    """Memory, descriptors and processes of the server's whole tree while
+    `conns` idle clients are connected."""
+    server = Server(name, pin)
+    try:
+        lg = subprocess.Popen(loadgen_cmd(server, ["hold", "-c", str(conns),
+                                                   "-d", "60"], pin),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+        line = lg.stdout.readline()
+        time.sleep(0.2)         # let the last children settle
+        mem = {"rss_mib": 0.0, "pss_mib": 0.0, "procs": 0, "fds": 0}
+        for pid in tree_of_server(server):
+            mem["rss_mib"] += status_kib(pid, "VmRSS") / 1024
+            mem["pss_mib"] += rollup_kib(pid, "Pss") / 1024
+            mem["fds"] += len(os.listdir(f"/proc/{pid}/fd"))
+            mem["procs"] += 1
+        lg.stdin.close()
+        lg.wait(timeout=30)
+        if "held=%d" % conns not in line:
+            print(f"  {name} hold: {line.strip()}", flush=True)
+            return {}
+        return mem
+    finally:
+        server.stop()
+
+
+def tree_of_server(server):
+    """The server process and its descendants.  Under taskset the Popen pid
+    is taskset itself, which execs the server: the same pid."""
+    return [server.pid] + tree(server.pid)
+
+
+def tree(root):
+    """Descendants of root, from /proc."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parent[int(d)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def status_kib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rollup_kib(pid, field):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def count_syscalls(name, pin):
+    """System calls the server (tree) makes per round trip, 100 busy
+    connections, counted by strace -c.  strace slows the server several
+    times over, so this run only counts; it is never timed."""
+    if shutil.which("strace") is None:
+        return None
+    server = Server(name, pin)
+    out = tempfile.NamedTemporaryFile(prefix="bench-strace-")
+    try:
+        st = subprocess.Popen(["strace", "-f", "-c", "-o", out.name, "-p",
+                               str(server.pid)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)         # strace attaches
+        p = subprocess.run(loadgen_cmd(server, ["pingpong", "-c", "100",
+                                                "-d", "1"], pin),
+                           capture_output=True, text=True, timeout=120)
+        st.send_signal(signal.SIGINT)
+        st.wait(timeout=10)
+        lines = [l for l in p.stdout.splitlines() if l.startswith("loadgen ")]
+        if not lines:
+            return None
+        rts = int(parse_summary(lines[-1]).get("round_trips", 0))
+        with open(out.name) as f:
+            text = f.read()
+        m = re.search(r"^\S+\s+\S+\s+\S+\s+(\d+)\s+(?:\d+\s+)?total$", text,
+                      re.M)
+        # A forking server's setup (fork, close...) happens outside the
+        # measured phase but inside strace's count: it is small against
+        # the round trips.
+        return int(m.group(1)) / rts if m and rts else None
+    finally:
+        out.close()
+        server.stop()
+
+
+def idle_wakeups():
+    """select() calls select_server makes in 5 s with 100 quiet clients:
+    with no idle timeout (expected: none) and with -t 2 (expected: about
+    one per deadline)."""
+    result = {}
+    for label, extra in (("no_timeout", []), ("timeout_2s", ["-t", "2"])):
+        server = Server("select_server", False, extra)
+        try:
+            lg = subprocess.Popen([LOADGEN, "hold", "-c", "100", "-d", "30",
+                                   HOST, server.port], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True,
+                                  stderr=subprocess.DEVNULL)
+            lg.stdout.readline()
+            before = select_calls(server.console("stats"))
+            time.sleep(5)
+            after = select_calls(server.console("stats"))
+            lg.stdin.close()
+            lg.wait(timeout=30)
+            # The stats command itself wakes the loop once.
+            result[label] = after - before - 1
+        finally:
+            server.stop()
+    return result
+
+
+def select_calls(stats_line):
+    m = re.search(r"select\(\) calls: (\d+)", stats_line)
+    return int(m.group(1)) if m else -1
+
+
+def shutdown_latency():
+    prog = os.path.join(ROOT, "bench", "shutdown_latency")
+    p = subprocess.run([prog, "-n", "20", "--server",
+                        os.path.join(ROOT, "select_server"), "--client",
+                        os.path.join(ROOT, "select_client")],
+                       capture_output=True, text=True, timeout=300)
+    return [l for l in p.stdout.splitlines() if l.startswith("shutdown_")]
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+def median(runs, column):
+    values = [float(r[column]) for r in runs if column in r]
+    return statistics.median(values) if values else None
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, int) or v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+COLUMNS = [
+    ("bulk", "mib_per_s", "bulk MiB/s"),
+    ("bulk", "cpu_s_per_gib", "CPU-s/GiB"),
+    ("pingpong-1", "rt_per_s", "1 conn rt/s"),
+    ("pingpong-1", "cpu_us_per_rt", "µs/rt"),
+    ("pingpong-100", "rt_per_s", "100 conns rt/s"),
+    ("pingpong-100", "cpu_us_per_rt", "µs/rt"),
+    ("pingpong-1000", "rt_per_s", "1000 conns rt/s"),
+    ("pingpong-1000", "cpu_us_per_rt", "µs/rt"),
+    ("sparse", "rt_per_s", "sparse 10/1000 rt/s"),
+    ("sparse", "cpu_us_per_rt", "µs/rt"),
+    ("connrate", "conn_per_s", "conn/s"),
+    ("connrate", "cpu_us_per_conn", "µs/conn"),
+    ("hold-1000", "rss_mib", "1000 idle: RSS MiB"),
+    ("hold-1000", "pss_mib", "PSS MiB"),
+    ("hold-1000", "procs", "procs"),
+    ("syscalls", None, "syscalls/rt"),
+]
+
+
+def table(results, servers):
+    head = ["server"] + [c[2] for c in COLUMNS]
+    rows = []
+    for s in servers:
+        row = [s]
+        for scen, col, _ in COLUMNS:
+            v = results[s].get(scen)
+            row.append(fmt(v if col is None else (v or {}).get(col)))
+        rows.append(row)
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join("---" if i == 0 else "---:"
+                            for i in range(len(head))) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def ratio(results, a, b, scen, col):
+    try:
+        return results[a][scen][col] / results[b][scen][col]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def targets(results):
+    """The design targets, as ratios of server cost in this same run."""
+    rows = []
+    for scen in ("pingpong-1000", "sparse"):
+        rows.append((f"cost per round trip vs textbook select ({scen})",
+                     ratio(results, "select_server", "textbook_select", scen,
+                           "cpu_us_per_rt"), "≤ 1.15"))
+    rows.append(("cost per round trip vs fork (pingpong-1000)",
+                 ratio(results, "select_server", "fork", "pingpong-1000",
+                       "cpu_us_per_rt"), "≤ 0.35"))
+    rows.append(("cost per round trip vs asyncio (pingpong-1000)",
+                 ratio(results, "select_server", "asyncio", "pingpong-1000",
+                       "cpu_us_per_rt"), "≤ 0.2"))
+    bulk = results.get("select_server", {}).get("bulk", {})
+    rows.append(("bulk: server CPU-seconds per GiB echoed",
+                 bulk.get("cpu_s_per_gib"), "≤ 0.6"))
+    hold = results.get("select_server", {}).get("hold-1000", {})
+    rows.append(("RSS with 1000 idle clients, MiB", hold.get("rss_mib"),
+                 "< 2"))
+    rows.append(("system calls per round trip (select included)",
+                 results.get("select_server", {}).get("syscalls"),
+                 "about 3"))
+    return rows
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) / 1048576
+    except OSError:
+        mem = 0
+    return (f"{cpu}, {os.cpu_count()} CPUs, {mem:.0f} GiB, Linux "
+            f"{platform.release()}, {platform.libc_ver()[0]} "
+            f"{platform.libc_ver()[1]}")
+
+
+def render(results, servers, extras, args, pin, elapsed):
+    out = ["# Benchmark results", "",
+           f"Made by `make bench` (`bench/run.py --runs {args.runs}"
+           f" --seconds {args.seconds:g}`) on {time.strftime('%Y-%m-%d')},"
+           f" in {elapsed:.0f} s.", "",
+           f"Machine: {machine()}.",
+           "Server pinned to CPU 0, load generator to CPU 1." if pin else
+           "Not pinned (fewer than two CPUs, or no taskset).",
+           f"Each figure is the median of {args.runs} runs, each against a"
+           " fresh server.", "",
+           "Servers:", ""]
+    for s in servers:
+        out.append(f"- **{s}**: {SERVERS[s][1]}")
+    out += ["", "Throughput and the server's cost (its CPU time, children"
+            " included, over the measured phase, divided by the work done):",
+            "", table(results, servers), "Targets:", "",
+            "| measure | this run | target |", "|---|---:|---:|"]
+    for what, value, target in targets(results):
+        out.append(f"| {what} | {fmt(value)} | {target} |")
+    if "idle" in extras:
+        out += ["", "select() wake-ups of select_server in 5 s with 100 quiet"
+                " clients:"
+                f" {extras['idle']['no_timeout']} with no idle timeout,"
+                f" {extras['idle']['timeout_2s']} with `-t 2` (the clients"
+                " expire after 2 s)."]
+    if extras.get("shutdown"):
+        out += ["", "select_client's time to exit after the server goes"
+                " away (bench/shutdown_latency -n 20):", "", "```"]
+        out += extras["shutdown"] + ["```"]
+    out += ["", "Scenarios: bulk streams 256 MiB through one connection;"
+            " pingpong-N keeps N connections doing 64-byte round trips;"
+            " sparse opens 1000 connections of which 10 do round trips;"
+            " connrate runs 8 parallel loops of connect, 32-byte echo, close;"
+            " hold-1000 holds 1000 idle connections and sums RSS and PSS"
+            " over the server's processes. syscalls/rt: strace -f -c over"
+            " 1 s of pingpong-100, divided by its round trips.", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
