@@ -35,7 +35,7 @@
 /* Defaults and limits; the usage text prints these same constants. */
 #define DEFAULT_PORT       9877
 #define DEFAULT_BACKLOG    16
-#define DEFAULT_READ_SIZE  16384
+#define DEFAULT_READ_SIZE  (128 * 1024)     /* fewer calls per MiB */
 #define MAX_READ_SIZE      (1024 * 1024)
 #define MAX_LINE           4096             /* chat: longest line relayed */
 #define STR(x)             XSTR(x)          /* STR(MAX_LINE) is "4096" */
