@@ -27,11 +27,11 @@ BENCH_PROGRAMS = bench/loadgen bench/shutdown_latency
 # Debian packages that `make test` needs, and the command that shows each is
 # present.  Keep these two lists in the same order.
 TEST_PACKAGES = bats bats-support bats-assert netcat-openbsd iproute2 procps \
-	net-tools nftables tcpdump
+	net-tools nftables tcpdump python3
 TEST_CHECKS   = command -v bats && test -f /usr/lib/bats/bats-support/load.bash \
 	&& test -f /usr/lib/bats/bats-assert/load.bash && command -v nc \
 	&& command -v ss && command -v ps && command -v netstat \
-	&& command -v nft && command -v tcpdump
+	&& command -v nft && command -v tcpdump && command -v python3
 
 SANITIZE_FLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -87,12 +87,12 @@ test-deps:
 	    fi; \
 	fi
 
-test: all $(TEST_PROGRAMS) $(LAB_PROGRAMS) test-deps
+test: all $(TEST_PROGRAMS) $(LAB_PROGRAMS) $(BENCH_PROGRAMS) test-deps
 	bats --timing tests/
 
 # A separate build directory keeps sanitizer binaries away from the normal
 # ones; the suite finds the programs through SELECT_LAB_BIN.
-sanitize: all $(LAB_PROGRAMS) test-deps
+sanitize: all $(LAB_PROGRAMS) $(BENCH_PROGRAMS) test-deps
 	mkdir -p build/sanitize/tests
 	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_server select_server.c
 	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_client select_client.c

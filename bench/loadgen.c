@@ -662,9 +662,19 @@ conn_readable(struct load *l, struct conn *c)
     if (!c->busy || (size_t)n > c->len - c->got ||
         memcmp(l->rbuf, l->pattern + (c->off + c->got) % PATTERN_LEN,
                (size_t)n) != 0) {
+        const unsigned char *want = l->pattern + (c->off + c->got) %
+                                                 PATTERN_LEN;
+        size_t at = 0;
+
+        while (c->busy && at < (size_t)n && at < c->len - c->got &&
+               l->rbuf[at] == want[at])
+            at++;
         if (l->errors++ == 0)
-            fprintf(stderr, "%s: connection %ld: wrong bytes at offset %zu of"
-                    " the echo\n", PROGNAME, (long)(c - l->conns), c->got);
+            fprintf(stderr, "%s: connection %ld: %s at offset %zu of the"
+                    " echo\n", PROGNAME, (long)(c - l->conns),
+                    c->busy && at < c->len - c->got ? "wrong byte"
+                                                    : "more bytes than sent",
+                    c->got + at);
         close_conn(l, c);
         return;
     }

@@ -304,17 +304,19 @@ def rollup_kib(pid, field):
 
 def count_syscalls(name, pin):
     """System calls the server (tree) makes per round trip, 100 busy
-    connections, counted by strace -c.  strace slows the server several
-    times over, so this run only counts; it is never timed."""
+    connections (1 for a server that serves one at a time), counted by
+    strace -c.  strace slows the server several times over, so this run
+    only counts; it is never timed."""
     if shutil.which("strace") is None:
         return None
+    conns = "1" if "pingpong-100" in SERVERS[name][2] else "100"
     server = Server(name, pin)
     out = tempfile.NamedTemporaryFile(prefix="bench-strace-")
     try:
         st = subprocess.Popen(["strace", "-f", "-c", "-o", out.name, "-p",
                                str(server.pid)], stderr=subprocess.DEVNULL)
         time.sleep(0.5)         # strace attaches
-        p = subprocess.run(loadgen_cmd(server, ["pingpong", "-c", "100",
+        p = subprocess.run(loadgen_cmd(server, ["pingpong", "-c", conns,
                                                 "-d", "1"], pin),
                            capture_output=True, text=True, timeout=120)
         st.send_signal(signal.SIGINT)

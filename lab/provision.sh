@@ -23,6 +23,7 @@ PACKAGES=(
     iproute2 net-tools procps           # ip and ss; netstat; ps and sysctl
     tcpdump tshark                      # watch the packets on the wire
     nftables                            # firewall experiments
+    python3 strace                      # make bench; tests of its servers
 )
 
 # Seconds apt-get waits for a lock held by someone else (on a VM's first
