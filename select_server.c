@@ -873,7 +873,7 @@ accept_clients(struct server *s)
         struct sockaddr_storage ss;
         socklen_t sslen = sizeof ss;
         char peer[ADDR_STRLEN];
-        int fd = accept(s->listen_fd, (struct sockaddr *)&ss, &sslen);
+        int fd = accept(s->listen_fd, (struct sockaddr *)&ss, &sslen), one = 1;
 
         if (fd < 0) {
             int err = errno;
@@ -902,6 +902,12 @@ accept_clients(struct server *s)
             close(fd);
             continue;
         }
+        /* No Nagle: each send() already carries everything we have.  With
+         * Nagle on, the tail of an echo that spans two reads would wait for
+         * the client's delayed ACK, 40 ms and more. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+            report_error(errno, "setsockopt TCP_NODELAY fd %d (%s)", fd,
+                         peer);
         add_client(s, fd, peer);
     }
 }

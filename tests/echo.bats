@@ -129,3 +129,16 @@ load test_helper
     assert_output ''
     assert_regex "$stderr" 'connection refused'
 }
+
+@test "an echo that spans two reads is not held back by Nagle's algorithm" {
+    # With --read-size 16384 a 20000-byte message is read and sent back in
+    # two pieces.  Were Nagle's algorithm on, the second, small piece would
+    # wait for the client to acknowledge the first, and the client delays
+    # its ACK by 40 ms: at most 12 round trips in half a second.  With
+    # TCP_NODELAY each takes well under a millisecond.
+    start_server -q --read-size 16384
+    run --separate-stderr "$BATS_TEST_DIRNAME/../bench/loadgen" pingpong -c 1 -m 20000 -d 0.5 127.0.0.1 "$PORT"
+    assert_success
+    [[ $output =~ \ round_trips=([0-9]+)\  ]]
+    (( BASH_REMATCH[1] >= 100 ))
+}
