@@ -22,7 +22,7 @@ TEST_PROGRAMS = tests/testpeer
 LAB_PROGRAMS = lab/byteorder lab/naive_server lab/naive_client \
 	lab/fork_server lab/iterative_server
 # Measuring instruments for make bench and make stress (Linux: epoll).
-BENCH_PROGRAMS = bench/loadgen bench/shutdown_latency
+BENCH_PROGRAMS = bench/loadgen bench/shutdown_latency bench/stress
 
 # Debian packages that `make test` needs, and the command that shows each is
 # present.  Keep these two lists in the same order.
@@ -70,6 +70,9 @@ bench/loadgen: bench/loadgen.c common.h
 
 bench/shutdown_latency: bench/shutdown_latency.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/shutdown_latency.c $(LDLIBS)
+
+bench/stress: bench/stress.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/stress.c $(LDLIBS)
 
 # Install the test tools with apt-get when they are missing and we are root;
 # otherwise say exactly what to run, and fail.
@@ -125,6 +128,13 @@ bench-deps:
 # cores.  BENCH_ARGS passes options to bench/run.py (see its --help).
 bench: all $(LAB_PROGRAMS) $(BENCH_PROGRAMS) bench-deps
 	python3 bench/run.py $(BENCH_ARGS)
+
+# A seeded 60 s run of well-behaved and misbehaving clients and console junk
+# against one select_server; it prints its seed and the command that repeats
+# it.  STRESS_ARGS passes options (see bench/stress --help), for example
+# STRESS_ARGS="--seconds 15 --server build/sanitize/select_server".
+stress: all bench/stress
+	bench/stress $(STRESS_ARGS)
 
 # Every lab experiment in turn (lab/NN-name.sh); see lab/README.md.  The
 # ones that build network namespaces or capture packets need root.
