@@ -90,6 +90,7 @@ struct server {
     bool accepting;             /* false after the "pause" command */
     bool trace;
     bool shutting_down;
+    bool closes_pending;        /* some client has a close_reason */
     int64_t shutdown_deadline_us;
     int64_t accept_retry_us;    /* listener unwatched until then (backoff) */
     struct client *clients;     /* FD_SETSIZE slots, indexed by fd */
@@ -163,6 +164,8 @@ static void cmd_resume(struct server *s, char *arg);
 static void cmd_trace(struct server *s, char *arg);
 static void cmd_quit(struct server *s, char *arg);
 static void expire_idle_clients(struct server *s, int64_t now);
+static void mark_closing(struct server *s, struct client *c,
+                         const char *reason);
 static void close_marked_clients(struct server *s);
 static void close_client(struct server *s, struct client *c);
 static void close_all_clients(struct server *s, const char *reason);
@@ -993,8 +996,8 @@ handle_writable(struct server *s, struct client *c)
     size_t before = buf_len(&c->out);
 
     if (buf_flush(c->fd, &c->out) < 0) {
-        c->close_reason = (errno == EPIPE || errno == ECONNRESET) ? "reset"
-                                                                  : "error";
+        mark_closing(s, c, (errno == EPIPE || errno == ECONNRESET) ? "reset"
+                                                                   : "error");
         return;
     }
     c->bytes_out += before - buf_len(&c->out);
@@ -1002,7 +1005,7 @@ handle_writable(struct server *s, struct client *c)
     if (c->throttled && buf_len(&c->out) <= ECHO_LOW_WATER)
         c->throttled = false;
     if (c->peer_eof && buf_len(&c->out) == 0)
-        c->close_reason = "eof";
+        mark_closing(s, c, "eof");
 }
 
 /*
@@ -1017,7 +1020,7 @@ handle_readable(struct server *s, struct client *c)
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
-        c->close_reason = errno == ECONNRESET ? "reset" : "error";
+        mark_closing(s, c, errno == ECONNRESET ? "reset" : "error");
         if (errno != ECONNRESET)
             report_error(errno, "read fd %d (%s)", c->fd, c->peer);
         return;
@@ -1028,7 +1031,7 @@ handle_readable(struct server *s, struct client *c)
             chat_line(s, c, c->in.data + c->in.start, buf_len(&c->in));
         buf_free(&c->in);
         if (buf_len(&c->out) == 0)
-            c->close_reason = "eof";
+            mark_closing(s, c, "eof");
         return;
     }
     if (s->trace)
@@ -1060,8 +1063,8 @@ queue_output(struct server *s, struct client *c, const void *data, size_t len)
 
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
             errno != EINTR) {
-            c->close_reason = (errno == EPIPE || errno == ECONNRESET)
-                              ? "reset" : "error";
+            mark_closing(s, c, (errno == EPIPE || errno == ECONNRESET)
+                               ? "reset" : "error");
             return;
         }
         if (n > 0) {
@@ -1073,13 +1076,13 @@ queue_output(struct server *s, struct client *c, const void *data, size_t len)
     }
     if (buf_append(&c->out, p, len) < 0) {
         report_error(ENOMEM, "buffering output for fd %d", c->fd);
-        c->close_reason = "out of memory";
+        mark_closing(s, c, "out of memory");
         return;
     }
     if (s->opt.mode == MODE_ECHO && buf_len(&c->out) >= ECHO_HIGH_WATER)
         c->throttled = true;
     if (s->opt.mode == MODE_CHAT && buf_len(&c->out) > CHAT_MAX_PENDING)
-        c->close_reason = "slow consumer";
+        mark_closing(s, c, "slow consumer");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1110,14 +1113,14 @@ chat_input(struct server *s, struct client *c, const char *data, size_t len)
             c->discarding = nl == NULL;
         } else if (nl == NULL) {
             if (buf_append(&c->in, data, seg) < 0)
-                c->close_reason = "out of memory";
+                mark_closing(s, c, "out of memory");
         } else if (buf_len(&c->in) == 0) {
             chat_line(s, c, data, seg);
         } else if (buf_append(&c->in, data, seg) == 0) {
             chat_line(s, c, c->in.data + c->in.start, buf_len(&c->in));
             buf_free(&c->in);
         } else {
-            c->close_reason = "out of memory";
+            mark_closing(s, c, "out of memory");
         }
         data += used;
         len -= used;
@@ -1494,7 +1497,7 @@ cmd_kick(struct server *s, char *arg)
         return;
     }
     queue_output(s, &s->clients[fd], msg, sizeof msg - 1);
-    s->clients[fd].close_reason = "kicked";
+    mark_closing(s, &s->clients[fd], "kicked");
     printf("kicking fd %ld %s\n", fd, s->clients[fd].peer);
 }
 
@@ -1570,25 +1573,29 @@ expire_idle_clients(struct server *s, int64_t now)
                        format_seconds(s->opt.idle_timeout_us, secs,
                                       sizeof secs));
         queue_output(s, c, msg, (size_t)len);
-        c->close_reason = "idle timeout";
+        mark_closing(s, c, "idle timeout");
     }
 }
 
-/* close_marked_clients - close every client given a reason this pass.
- * Closing one may mark more (a chat "left" notice to a dead peer), so go
- * round until none is left; each round closes at least one. */
+/* mark_closing - close c at the end of this pass, for this reason. */
+static void
+mark_closing(struct server *s, struct client *c, const char *reason)
+{
+    c->close_reason = reason;
+    s->closes_pending = true;
+}
+
+/* close_marked_clients - close every client marked this pass; nothing to
+ * scan on the (usual) pass that marked none.  Closing one may mark more (a
+ * chat "left" notice to a dead peer), so go round until none is left. */
 static void
 close_marked_clients(struct server *s)
 {
-    bool again = true;
-
-    while (again) {
-        again = false;
+    while (s->closes_pending) {
+        s->closes_pending = false;
         for (int fd = 0; fd <= s->max_client_fd; fd++)
-            if (s->clients[fd].fd >= 0 && s->clients[fd].close_reason) {
+            if (s->clients[fd].fd >= 0 && s->clients[fd].close_reason)
                 close_client(s, &s->clients[fd]);
-                again = true;
-            }
     }
 }
 
