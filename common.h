@@ -81,8 +81,12 @@ report_error(int errnum, const char *fmt, ...)
         fprintf(stderr, "%s: %s\n", PROGNAME, msg);
 }
 
-/* Exit status for a bad command line, in both programs. */
+/* Exit status for a bad command line, in both programs.  The measuring
+ * instruments in bench/, whose status 1 means "the measurement failed",
+ * define their own before including this. */
+#ifndef EXIT_USAGE
 #define EXIT_USAGE 1
+#endif
 
 /* exit_usage - the --help hint after a command-line error, then exit 1. */
 static inline _Noreturn void

@@ -35,6 +35,7 @@
  */
 #define PROGNAME "loadgen"
 #define _POSIX_C_SOURCE 200809L
+#define EXIT_USAGE 2            /* 1 means the measurement failed */
 
 #include "../common.h"
 
@@ -55,7 +56,6 @@
 #define MAX_SECONDS     3600
 #define MAX_CONNS       60000
 #define EXIT_FAIL       1
-#define EXIT_USAGE_LG   2
 
 enum mode { MODE_BULK, MODE_PINGPONG, MODE_CONNRATE, MODE_HOLD };
 static const char *const mode_names[] = { "bulk", "pingpong", "connrate",
@@ -230,16 +230,14 @@ parse_options(int argc, char **argv, struct options *opt)
         exit(0);
     }
     if (argc < 2)
-        goto bad;
+        usage_error("no mode (expected bulk, pingpong, connrate or hold)");
     mode = argv[1];
     for (opt->mode = MODE_BULK; opt->mode <= MODE_HOLD; opt->mode++)
         if (strcmp(mode, mode_names[opt->mode]) == 0)
             break;
-    if (opt->mode > MODE_HOLD) {
-        fprintf(stderr, "%s: unknown mode '%s' (expected bulk, pingpong,"
-                " connrate or hold)\n", PROGNAME, mode);
-        exit(EXIT_USAGE_LG);
-    }
+    if (opt->mode > MODE_HOLD)
+        usage_error("unknown mode '%s' (expected bulk, pingpong, connrate"
+                    " or hold)", mode);
     optind = 2;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":s:c:a:m:P:d:h", longopts,
@@ -255,40 +253,33 @@ parse_options(int argc, char **argv, struct options *opt)
         case 'p': target = &opt->pid;      max = INT_MAX; break;
         case 'd':
             if (parse_seconds(optarg, MAX_SECONDS, &opt->duration_us) < 0 ||
-                opt->duration_us == 0) {
-                fprintf(stderr, "%s: invalid seconds '%s'\n", PROGNAME,
-                        optarg);
-                exit(EXIT_USAGE_LG);
-            }
+                opt->duration_us == 0)
+                usage_error("invalid seconds '%s' (expected more than 0, at"
+                            " most %d)", optarg, MAX_SECONDS);
             duration_set = true;
             continue;
         case 'h':
             usage(stdout);
             exit(0);
+        case ':':
+            usage_error("option '%s' needs a value", argv[optind - 1]);
         default:
-            fprintf(stderr, "%s: bad option '%s'\n", PROGNAME,
-                    argv[optind - 1]);
-            goto bad;
+            usage_error("unknown option '%s'", argv[optind - 1]);
         }
-        if (parse_long(optarg, min, max, target) < 0) {
-            fprintf(stderr, "%s: invalid value '%s' for %s (expected"
-                    " %ld-%ld)\n", PROGNAME, optarg, argv[optind - 2], min,
-                    max);
-            exit(EXIT_USAGE_LG);
-        }
+        if (parse_long(optarg, min, max, target) < 0)
+            usage_error("invalid value '%s' for %s (expected %ld-%ld)",
+                        optarg, argv[optind - 2], min, max);
     }
     if (argc - optind != 2)
-        goto bad;
+        usage_error("expected HOST PORT after the options");
     opt->host = argv[optind];
     opt->port = argv[optind + 1];
     if (opt->active < 0 || opt->active > opt->conns)
         opt->active = opt->conns;
     if (opt->mode == MODE_HOLD && !duration_set)
         opt->duration_us = 600 * 1000000LL;
-    return;
-bad:
-    usage(stderr);
-    exit(EXIT_USAGE_LG);
+    if (opt->mode == MODE_BULK && !duration_set)
+        opt->duration_us = 120 * 1000000LL;     /* a limit, not a length */
 }
 
 /* resolve - HOST PORT, numeric only: a benchmark has no business with DNS. */
@@ -299,11 +290,9 @@ resolve(struct load *l)
                               .ai_socktype = SOCK_STREAM }, *res;
     int rc = getaddrinfo(l->opt.host, l->opt.port, &hints, &res);
 
-    if (rc != 0) {
-        fprintf(stderr, "%s: %s %s: %s\n", PROGNAME, l->opt.host,
-                l->opt.port, gai_strerror(rc));
-        exit(EXIT_USAGE_LG);
-    }
+    if (rc != 0)
+        usage_error("%s %s: %s (expected a numeric address and port)",
+                    l->opt.host, l->opt.port, gai_strerror(rc));
     memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
     l->addrlen = res->ai_addrlen;
     freeaddrinfo(res);

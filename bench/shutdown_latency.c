@@ -60,6 +60,7 @@
  */
 #define PROGNAME "shutdown_latency"
 #define _POSIX_C_SOURCE 200809L
+#define EXIT_USAGE 2            /* 1 means a repetition failed */
 
 #include "../common.h"
 
@@ -84,7 +85,7 @@
 /* Exit statuses of this program. */
 #define EXIT_ALL_OK   0
 #define EXIT_FAILURES 1
-#define EXIT_BAD_USE  2
+#define EXIT_BAD_USE  EXIT_USAGE
 
 /* The ways the server goes away, in the order repetitions take them. */
 enum method { METHOD_QUIT, METHOD_SIGTERM, METHOD_SIGKILL, NMETHODS };
@@ -127,7 +128,6 @@ struct rep {
 /* Table of contents, in the order the program runs. */
 static void parse_options(struct bench *b, int argc, char **argv);
 static void print_usage(FILE *fp);
-static _Noreturn void bad_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
 static void setup(struct bench *b);
 static void on_sigchld(int signo);
 static int run_repetition(struct bench *b, enum method m, long rep);
@@ -206,7 +206,7 @@ parse_options(struct bench *b, int argc, char **argv)
         switch (opt) {
         case 'n':
             if (parse_long(optarg, 1, MAX_REPS, &b->reps) < 0)
-                bad_usage("invalid repetitions '%s' (expected 1-%d)", optarg,
+                usage_error("invalid repetitions '%s' (expected 1-%d)", optarg,
                           MAX_REPS);
             break;
         case OPT_SERVER:
@@ -219,15 +219,15 @@ parse_options(struct bench *b, int argc, char **argv)
             print_usage(stdout);
             exit(fflush(stdout) == EOF ? EXIT_FAILURES : EXIT_ALL_OK);
         case ':':
-            bad_usage("option '%s' needs a value", argv[optind - 1]);
+            usage_error("option '%s' needs a value", argv[optind - 1]);
         default:
             if (optopt != 0)
-                bad_usage("unknown option '-%c'", optopt);
-            bad_usage("unknown option '%s'", argv[optind - 1]);
+                usage_error("unknown option '-%c'", optopt);
+            usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        bad_usage("unexpected argument '%s'", argv[optind]);
+        usage_error("unexpected argument '%s'", argv[optind]);
     if (access(b->server_path, X_OK) < 0) {
         report_error(errno, "cannot run %s (make select_server)",
                      b->server_path);
@@ -259,21 +259,6 @@ print_usage(FILE *fp)
 "error or a program cannot be run.\n",
             PROGNAME, DEFAULT_REPS, MAX_REPS, DEFAULT_SERVER, DEFAULT_CLIENT,
             CLIENT_SERVER_GONE, EXIT_ALL_OK, EXIT_FAILURES, EXIT_BAD_USE);
-}
-
-/* bad_usage - one line naming what is wrong, the --help hint, exit 2. */
-static _Noreturn void
-bad_usage(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    report_error(0, "%s", msg);
-    fprintf(stderr, "Try '%s --help' for more information.\n", PROGNAME);
-    exit(EXIT_BAD_USE);
 }
 
 /*

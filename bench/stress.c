@@ -46,6 +46,7 @@
  */
 #define PROGNAME "stress"
 #define _POSIX_C_SOURCE 200809L
+#define EXIT_USAGE 2            /* 1 means the run failed */
 #define _GNU_SOURCE             /* pipe2(), F_SETPIPE_SZ */
 
 #include "../common.h"
@@ -291,7 +292,6 @@ struct run {
 /* Table of contents: in the order the program runs. */
 static void parse_options(int argc, char **argv, struct options *opt);
 static void usage(FILE *fp);
-static _Noreturn void bad_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
 static void setup_run(struct run *r);
 static void plan_clients(struct run *r);
 static long default_rss_mib(const struct run *r);
@@ -465,21 +465,6 @@ usage(FILE *fp)
             PROGNAME, DEFAULT_SECONDS, DEFAULT_CLIENTS, DEFAULT_SERVER);
 }
 
-/* bad_usage - one line naming what is wrong, the hint, exit 2. */
-static _Noreturn void
-bad_usage(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    report_error(0, "%s", msg);
-    fprintf(stderr, "Try '%s --help' for more information.\n", PROGNAME);
-    exit(2);
-}
-
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
@@ -508,18 +493,18 @@ parse_options(int argc, char **argv, struct options *opt)
         switch (c) {
         case OPT_SEED:
             if (parse_long(optarg, 0, LONG_MAX, &v) < 0)
-                bad_usage("invalid seed '%s' (expected 0-%ld)", optarg,
+                usage_error("invalid seed '%s' (expected 0-%ld)", optarg,
                           LONG_MAX);
             opt->seed = (uint64_t)v;
             seeded = true;
             break;
         case OPT_SECONDS:
             if (parse_long(optarg, 1, 86400, &opt->seconds) < 0)
-                bad_usage("invalid seconds '%s' (expected 1-86400)", optarg);
+                usage_error("invalid seconds '%s' (expected 1-86400)", optarg);
             break;
         case OPT_CLIENTS:
             if (parse_long(optarg, 1, FD_SETSIZE, &opt->clients) < 0)
-                bad_usage("invalid clients '%s' (expected 1-%d)", optarg,
+                usage_error("invalid clients '%s' (expected 1-%d)", optarg,
                           FD_SETSIZE);
             break;
         case OPT_MODE:
@@ -530,12 +515,12 @@ parse_options(int argc, char **argv, struct options *opt)
             else if (strcmp(optarg, "both") == 0)
                 opt->mode = MODE_BOTH;
             else
-                bad_usage("invalid mode '%s' (expected echo, chat or both)",
+                usage_error("invalid mode '%s' (expected echo, chat or both)",
                           optarg);
             break;
         case OPT_RSS:
             if (parse_long(optarg, 1, 1048576, &opt->max_rss_mib) < 0)
-                bad_usage("invalid max-rss-mib '%s' (expected 1-1048576)",
+                usage_error("invalid max-rss-mib '%s' (expected 1-1048576)",
                           optarg);
             opt->rss_given = true;
             break;
@@ -546,15 +531,15 @@ parse_options(int argc, char **argv, struct options *opt)
             usage(stdout);
             exit(0);
         case ':':
-            bad_usage("option '%s' needs a value", argv[optind - 1]);
+            usage_error("option '%s' needs a value", argv[optind - 1]);
         default:
-            bad_usage("unknown option '%s'", argv[optind - 1]);
+            usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        bad_usage("unexpected argument '%s'", argv[optind]);
+        usage_error("unexpected argument '%s'", argv[optind]);
     if (opt->mode == MODE_BOTH && opt->seconds < 3)
-        bad_usage("--mode both needs --seconds 3 or more");
+        usage_error("--mode both needs --seconds 3 or more");
     if (!seeded) {
         if (clock_gettime(CLOCK_REALTIME, &ts) < 0) {
             report_error(errno, "clock_gettime CLOCK_REALTIME");

@@ -102,7 +102,8 @@ while True:
 @test "loadgen rejects an unknown mode with status 2" {
     run --separate-stderr "$LOADGEN" stream 127.0.0.1 9
     assert_failure 2
-    assert_equal "$stderr" "loadgen: unknown mode 'stream' (expected bulk, pingpong, connrate or hold)"
+    assert_equal "$stderr" "loadgen: unknown mode 'stream' (expected bulk, pingpong, connrate or hold)
+Try 'loadgen --help' for more information."
 }
 
 @test "shutdown_latency: select_client leaves after quit, SIGTERM and SIGKILL alike" {
