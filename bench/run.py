@@ -240,8 +240,9 @@ def hold_memory(name, conns, pin):
         time.sleep(0.2)         # let the last children settle
         mem = {"rss_mib": 0.0, "pss_mib": 0.0, "procs": 0, "fds": 0}
         for pid in tree_of_server(server):
-            mem["rss_mib"] += status_kib(pid, "VmRSS") / 1024
-            mem["pss_mib"] += rollup_kib(pid, "Pss") / 1024
+            mem["rss_mib"] += proc_kib(f"/proc/{pid}/status", "VmRSS") / 1024
+            mem["pss_mib"] += proc_kib(f"/proc/{pid}/smaps_rollup",
+                                       "Pss") / 1024
             mem["fds"] += len(os.listdir(f"/proc/{pid}/fd"))
             mem["procs"] += 1
         lg.stdin.close()
@@ -280,20 +281,10 @@ def tree(root):
     return found
 
 
-def status_kib(pid, field):
+def proc_kib(path, field):
+    """The "Field:   N kB" line of a /proc file, in KiB (0 if gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def rollup_kib(pid, field):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
@@ -474,11 +465,7 @@ def machine():
                     break
     except OSError:
         pass
-    try:
-        with open("/proc/meminfo") as f:
-            mem = int(f.readline().split()[1]) / 1048576
-    except OSError:
-        mem = 0
+    mem = proc_kib("/proc/meminfo", "MemTotal") / 1048576
     return (f"{cpu}, {os.cpu_count()} CPUs, {mem:.0f} GiB, Linux "
             f"{platform.release()}, {platform.libc_ver()[0]} "
             f"{platform.libc_ver()[1]}")
