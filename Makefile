@@ -59,10 +59,10 @@ lab/naive_server: lab/naive_server.c common.h
 lab/naive_client: lab/naive_client.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_client.c $(LDLIBS)
 
-lab/fork_server: lab/fork_server.c common.h
+lab/fork_server: lab/fork_server.c common.h lab/blocking_echo.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/fork_server.c $(LDLIBS)
 
-lab/iterative_server: lab/iterative_server.c common.h
+lab/iterative_server: lab/iterative_server.c common.h lab/blocking_echo.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/iterative_server.c $(LDLIBS)
 
 bench/loadgen: bench/loadgen.c common.h

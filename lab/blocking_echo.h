@@ -1,0 +1,231 @@
+/*
+ * blocking_echo.h - what fork_server and iterative_server share.
+ *
+ * The two comparison servers differ only in who serves an accepted client:
+ * a forked child, or the one process itself while everyone else waits.
+ * Everything around that is the same and lives here: the command line, the
+ * signal handling, the blocking listener, what to do when accept() fails,
+ * and the blocking echo of one client.  Each server's .c file keeps its
+ * lesson: its serve() loop, and in fork_server the child and the reaping
+ * of zombies.
+ *
+ * Header-only on purpose, as common.h is: each server stays one .c file
+ * plus headers, builds with one compiler call, and a student finds every
+ * helper one file away.  The functions are plain `static`, not `static
+ * inline` as in common.h: both servers use every one of them, and the
+ * compiler says so (-Wunused-function) if one ever stops being shared.
+ *
+ * Contents, in order:
+ *   constants            DEFAULT_PORT, LISTENQ, BUF_SIZE, ACCEPT_BACKOFF_NS
+ *   the command line     parse_args()
+ *   signals              install_handlers(), set_signal(), on_terminate()
+ *   the listener         open_listener(), handle_accept_error()
+ *   one client           echo_until_eof()
+ *
+ * Each server defines _POSIX_C_SOURCE and PROGNAME, then includes
+ * "../common.h" (report_error, parse_port, write_all), then this.
+ */
+#ifndef BLOCKING_ECHO_H
+#define BLOCKING_ECHO_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef COMMON_H
+#error "include ../common.h before blocking_echo.h"
+#endif
+
+#define DEFAULT_PORT      9877
+#define LISTENQ           1024          /* listen() backlog, as in UNP */
+#define BUF_SIZE          16384         /* select_server's read size */
+#define ACCEPT_BACKOFF_NS 100000000L    /* 0.1 s pause after accept() fails */
+
+static int parse_args(int argc, char **argv, unsigned short *port);
+static int install_handlers(void);
+static int set_signal(int signo, void (*handler)(int), int flags,
+                      const char *name);
+static void on_terminate(int signo);
+static int open_listener(unsigned short port);
+static void handle_accept_error(int listen_fd, int err);
+static void echo_until_eof(int fd);
+
+/*
+ * parse_args - "-h", "-p PORT" or nothing.  Returns -1 to go on, or the exit
+ * status after printing the usage (0) or one line saying what is wrong (1).
+ */
+static int
+parse_args(int argc, char **argv, unsigned short *port)
+{
+    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
+        printf("usage: %s [-p PORT]   (default %d, 0 = kernel chooses)\n",
+               PROGNAME, DEFAULT_PORT);
+        return 0;
+    }
+    if (argc == 1)
+        return -1;
+    if (strcmp(argv[1], "-p") != 0) {
+        report_error(0, "unexpected argument '%s' (usage: %s [-p PORT])",
+                     argv[1], PROGNAME);
+        return 1;
+    }
+    if (argc == 2) {
+        report_error(0, "-p needs a port (0-65535)");
+        return 1;
+    }
+    if (parse_port(argv[2], 0, port) < 0) {
+        report_error(0, "invalid port '%s' (expected 0-65535)", argv[2]);
+        return 1;
+    }
+    if (argc > 3) {
+        report_error(0, "unexpected argument '%s' (usage: %s [-p PORT])",
+                     argv[3], PROGNAME);
+        return 1;
+    }
+    return -1;
+}
+
+/*
+ * install_handlers - ignore SIGPIPE (a write to a client that has gone
+ * fails with EPIPE instead of killing the process), exit 0 on SIGTERM and
+ * SIGINT.  Returns 0, or -1 after printing why.
+ */
+static int
+install_handlers(void)
+{
+    if (set_signal(SIGPIPE, SIG_IGN, 0, "SIGPIPE") < 0 ||
+        set_signal(SIGTERM, on_terminate, 0, "SIGTERM") < 0 ||
+        set_signal(SIGINT, on_terminate, 0, "SIGINT") < 0)
+        return -1;
+    return 0;
+}
+
+/*
+ * set_signal - sigaction() for one signal: handler (or SIG_IGN) with
+ * exactly the given sa_flags and nothing blocked beyond the signal itself.
+ * The flags are the caller's to choose: without SA_RESTART, a blocking call
+ * the signal interrupts fails with EINTR instead of carrying on.  name is
+ * for the error message.  Returns 0, or -1 after printing why.
+ */
+static int
+set_signal(int signo, void (*handler)(int), int flags, const char *name)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = handler;
+    sa.sa_flags = flags;
+    if (sigaction(signo, &sa, NULL) < 0) {
+        report_error(errno, "sigaction %s", name);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * on_terminate - SIGTERM or SIGINT: exit 0 at once.  _exit() is safe in a
+ * handler, and there is nothing to flush (stdout is line-buffered and its
+ * one line is out); the kernel closes the sockets.  A flag would not do: it
+ * is not seen while the server sleeps in accept() or read(), and one checked
+ * before each accept() misses a signal that lands between the check and the
+ * call, until the next client comes: the race select_server's self-pipe
+ * closes.
+ */
+static void
+on_terminate(int signo)
+{
+    (void)signo;
+    _exit(0);
+}
+
+/*
+ * open_listener - a blocking listening socket on 127.0.0.1:port, and the
+ * first line naming the port really bound.  Returns the fd, or -1 after
+ * printing why.
+ */
+static int
+open_listener(unsigned short port)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    int fd, on = 1;
+
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons(port);
+    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0) {
+        report_error(errno, "socket");
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+        bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
+        listen(fd, LISTENQ) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
+        report_error(errno, "listening on 127.0.0.1:%u", (unsigned)port);
+        (void)close(fd);        /* the failure above is the one to report */
+        return -1;
+    }
+    printf("listening on 127.0.0.1:%u (tcp)\n", (unsigned)ntohs(sin.sin_port));
+    return fd;
+}
+
+/*
+ * handle_accept_error - accept() on listen_fd failed with err; the caller
+ * accepts again.  EINTR (a signal arrived) and ECONNABORTED (a client gave
+ * up while queued) are normal and pass in silence.  Anything else (EMFILE,
+ * ENOBUFS...) is reported, then a short pause, rather than spin on a
+ * connection that stays queued.
+ */
+static void
+handle_accept_error(int listen_fd, int err)
+{
+    struct timespec backoff = {0, ACCEPT_BACKOFF_NS};
+
+    if (err == EINTR || err == ECONNABORTED)
+        return;
+    report_error(err, "accept on fd %d", listen_fd);
+    (void)nanosleep(&backoff, NULL);    /* EINTR: a shorter pause */
+}
+
+/*
+ * echo_until_eof - write back whatever arrives on fd until the client's
+ * EOF, with blocking read() and write().  A reset or a vanished reader
+ * (ECONNRESET, EPIPE) is the client leaving, not news; any other error is
+ * reported.  Either way the caller goes on: fork_server's child exits,
+ * iterative_server closes fd and accepts the next client.
+ */
+static void
+echo_until_eof(int fd)
+{
+    char buf[BUF_SIZE];
+
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+
+        if (n == 0)
+            return;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != ECONNRESET)
+                report_error(errno, "read fd %d", fd);
+            return;
+        }
+        if (write_all(fd, buf, (size_t)n) < 0) {
+            if (errno != EPIPE && errno != ECONNRESET)
+                report_error(errno, "write fd %d", fd);
+            return;
+        }
+    }
+}
+
+#endif /* BLOCKING_ECHO_H */
