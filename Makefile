@@ -27,11 +27,12 @@ BENCH_PROGRAMS = bench/loadgen bench/shutdown_latency bench/stress
 # Debian packages that `make test` needs, and the command that shows each is
 # present.  Keep these two lists in the same order.
 TEST_PACKAGES = bats bats-support bats-assert netcat-openbsd iproute2 procps \
-	net-tools nftables tcpdump python3
+	net-tools nftables tcpdump python3 strace
 TEST_CHECKS   = command -v bats && test -f /usr/lib/bats/bats-support/load.bash \
 	&& test -f /usr/lib/bats/bats-assert/load.bash && command -v nc \
 	&& command -v ss && command -v ps && command -v netstat \
-	&& command -v nft && command -v tcpdump && command -v python3
+	&& command -v nft && command -v tcpdump && command -v python3 \
+	&& command -v strace
 
 SANITIZE_FLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \

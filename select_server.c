@@ -35,7 +35,7 @@
 /* Defaults and limits; the usage text prints these same constants. */
 #define DEFAULT_PORT       9877
 #define DEFAULT_BACKLOG    16
-#define DEFAULT_READ_SIZE  (128 * 1024)     /* fewer calls per MiB */
+#define DEFAULT_READ_SIZE  (512 * 1024)     /* fewer calls and wake-ups per MiB */
 #define MAX_READ_SIZE      (1024 * 1024)
 #define MAX_LINE           4096             /* chat: longest line relayed */
 #define STR(x)             XSTR(x)          /* STR(MAX_LINE) is "4096" */
@@ -78,6 +78,7 @@ struct client {
     bool throttled;             /* echo: not read until `out` drains */
     bool peer_eof;              /* peer sent FIN: flush `out`, then close */
     bool discarding;            /* chat: skipping the rest of a long line */
+    bool flush_queued;          /* chat: `out` gained lines this pass */
     const char *close_reason;   /* non-NULL: close at the end of this pass */
 };
 
@@ -91,6 +92,7 @@ struct server {
     bool trace;
     bool shutting_down;
     bool closes_pending;        /* some client has a close_reason */
+    bool flush_pending;         /* chat: some client has flush_queued */
     int64_t shutdown_deadline_us;
     int64_t accept_retry_us;    /* listener unwatched until then (backoff) */
     struct client *clients;     /* FD_SETSIZE slots, indexed by fd */
@@ -141,6 +143,7 @@ static void handle_writable(struct server *s, struct client *c);
 static void handle_readable(struct server *s, struct client *c);
 static void queue_output(struct server *s, struct client *c, const void *data,
                          size_t len);
+static void flush_queued_output(struct server *s);
 static void chat_input(struct server *s, struct client *c, const char *data,
                        size_t len);
 static void chat_line(struct server *s, struct client *from, const char *line,
@@ -716,8 +719,10 @@ serve(struct server *s)
             handle_datagram(s);
         if (s->console_open && FD_ISSET(STDIN_FILENO, &rset))
             handle_console(s);
-        /* Deadlines, then the closes decided during this pass. */
+        /* Deadlines, the chat lines queued this pass, then the closes
+         * decided during it. */
         expire_idle_clients(s, now_us());
+        flush_queued_output(s);
         close_marked_clients(s);
     }
 }
@@ -1046,10 +1051,15 @@ handle_readable(struct server *s, struct client *c)
 }
 
 /*
- * queue_output - try the write at once and buffer only what the socket did
- * not take; select() watches for writability only while something remains.
- * A client whose backlog grows too large is throttled (echo) or, in chat
- * where its backlog is other people's lines, dropped as a slow consumer.
+ * queue_output - echo: try the write at once and buffer only what the
+ * socket did not take; select() watches for writability only while
+ * something remains.  Chat: one line goes to every other client, and one
+ * pass may relay many lines, so a send() per line per client would cost
+ * clients x lines system calls; the lines are queued instead, and each
+ * client gets all of its share in one send() at the end of the pass
+ * (flush_queued_output).  A client whose backlog grows too large is
+ * throttled (echo) or, in chat where its backlog is other people's lines,
+ * dropped as a slow consumer.
  */
 static void
 queue_output(struct server *s, struct client *c, const void *data, size_t len)
@@ -1058,7 +1068,7 @@ queue_output(struct server *s, struct client *c, const void *data, size_t len)
 
     if (c->close_reason)
         return;
-    if (buf_len(&c->out) == 0) {
+    if (s->opt.mode == MODE_ECHO && buf_len(&c->out) == 0) {
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
 
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -1083,6 +1093,29 @@ queue_output(struct server *s, struct client *c, const void *data, size_t len)
         c->throttled = true;
     if (s->opt.mode == MODE_CHAT && buf_len(&c->out) > CHAT_MAX_PENDING)
         mark_closing(s, c, "slow consumer");
+    else if (s->opt.mode == MODE_CHAT) {
+        c->flush_queued = true;
+        s->flush_pending = true;
+    }
+}
+
+/* flush_queued_output - chat: send each client the lines queued for it
+ * this pass, in one go; select() takes care of whatever does not fit. */
+static void
+flush_queued_output(struct server *s)
+{
+    if (!s->flush_pending)
+        return;
+    s->flush_pending = false;
+    for (int fd = 0; fd <= s->max_client_fd; fd++) {
+        struct client *c = &s->clients[fd];
+
+        if (c->fd < 0 || !c->flush_queued)
+            continue;
+        c->flush_queued = false;
+        if (!c->close_reason)
+            handle_writable(s, c);
+    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -60,7 +60,7 @@
 #include <sys/wait.h>
 
 /* select_server.c's limits, which the checks and the memory bound follow. */
-#define SRV_READ_SIZE        (128 * 1024)   /* DEFAULT_READ_SIZE */
+#define SRV_READ_SIZE        (512 * 1024)   /* DEFAULT_READ_SIZE */
 #define SRV_ECHO_HIGH_WATER  (256 * 1024)
 #define SRV_CHAT_MAX_PENDING (1024 * 1024)
 #define SRV_MAX_LINE         4096
@@ -637,8 +637,8 @@ plan_clients(struct run *r)
  * the phases this run has.  A client's output buffer starts at 4 KiB and
  * doubles, and while it grows the old copy is held too:
  *   - echo: a client that does not read is throttled once ECHO_HIGH_WATER
- *     (256 KiB) is pending, after at most one more read (128 KiB): a 512 KiB
- *     buffer, 768 KiB while it grows.  A well-behaved client has at most
+ *     (256 KiB) is pending, after at most one more read (512 KiB): a 1 MiB
+ *     buffer, 1.5 MiB while it grows.  A well-behaved client has at most
  *     its one round trip (64 KiB) at the server: 96 KiB while it grows;
  *   - chat: a reader more than CHAT_MAX_PENDING (1 MiB) behind is dropped
  *     after one more line (16 KiB at most, escaped): a 2 MiB buffer, 3 MiB

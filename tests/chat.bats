@@ -126,3 +126,29 @@ join() {
     run stdout_of bob
     assert_output "[$alice_ID] $line"
 }
+
+@test "100 lines read at once reach each other client in one send(), not 100" {
+    # The lines are queued for every other client while the pass lasts and
+    # sent at its end: a send() per line per client would cost clients x
+    # lines system calls, and a burst of lines would stall everyone.
+    join alice
+    join bob
+    start_bg "$BATS_TEST_TMPDIR/strace" strace -p "$SERVER_PID" -e trace=sendto \
+        -o "$BATS_TEST_TMPDIR/sendto"
+    strace_PID=$BG_PID
+    wait_for "strace to attach" grep -q 'attached' "$BATS_TEST_TMPDIR/strace.err"
+    for i in $(seq 100); do echo "line $i"; done >"$IN"
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <"$IN"
+    assert_success
+    wait_for "alice to get all 100 lines" grep -q '\] line 100$' "$BATS_TEST_TMPDIR/alice.out"
+    wait_for "bob to get all 100 lines" grep -q '\] line 100$' "$BATS_TEST_TMPDIR/bob.out"
+    kill -INT "$strace_PID"
+    wait_exit "$WAIT_LIMIT" "$strace_PID"
+
+    assert_equal "$(grep -c '\] line ' "$BATS_TEST_TMPDIR/alice.out")" 100
+    assert_equal "$(grep -c '\] line ' "$BATS_TEST_TMPDIR/bob.out")" 100
+    # Only the sends that carried relayed lines: at most two per receiver.
+    run grep -c 'sendto([0-9]*, "\[fd ' "$BATS_TEST_TMPDIR/sendto"
+    (( output >= 2 && output <= 4 ))
+}
