@@ -35,7 +35,7 @@
 /* Defaults and limits; the usage text prints these same constants. */
 #define DEFAULT_PORT       9877
 #define DEFAULT_BACKLOG    16
-#define DEFAULT_READ_SIZE  (512 * 1024)     /* fewer calls and wake-ups per MiB */
+#define DEFAULT_READ_SIZE  (512 * 1024)     /* fewer calls per MiB */
 #define MAX_READ_SIZE      (1024 * 1024)
 #define MAX_LINE           4096             /* chat: longest line relayed */
 #define STR(x)             XSTR(x)          /* STR(MAX_LINE) is "4096" */
@@ -44,6 +44,7 @@
 #define ECHO_HIGH_WATER    (256 * 1024)     /* echo: stop reading above... */
 #define ECHO_LOW_WATER     (64 * 1024)      /* ...and resume below this */
 #define CHAT_MAX_PENDING   (1024 * 1024)    /* chat: drop a slower reader */
+#define CHAT_READ_SIZE     (4 * MAX_LINE)   /* chat: most read per pass */
 #define SHUTDOWN_GRACE_US  1000000          /* flush time on shutdown */
 #define ACCEPT_BACKOFF_US  100000           /* pause after accept() fails */
 #define MAX_IDLE_SECONDS   31536000         /* a year */
@@ -1016,11 +1017,19 @@ handle_writable(struct server *s, struct client *c)
 /*
  * handle_readable - one read() per readiness report.  select() is level-
  * triggered: anything left in the kernel buffer is reported again next pass.
+ * In chat every byte read is queued for every other client, so a read is
+ * held to CHAT_READ_SIZE: that bounds what one sender can make a pass cost
+ * everyone, in time and in memory.
  */
 static void
 handle_readable(struct server *s, struct client *c)
 {
-    ssize_t n = read(c->fd, s->readbuf, (size_t)s->opt.read_size);
+    size_t want = (size_t)s->opt.read_size;
+    ssize_t n;
+
+    if (s->opt.mode == MODE_CHAT && want > CHAT_READ_SIZE)
+        want = CHAT_READ_SIZE;
+    n = read(c->fd, s->readbuf, want);
 
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

@@ -86,7 +86,7 @@ read_set() {
 
 step "1. A server with --trace: every select() call, before and after"
 mkfifo "$tmp/console"
-spawn ./select_server -p 0 --trace <"$tmp/console" >"$log" 2>"$tmp/server.err" &
+spawn ./select_server -p 0 --trace --read-size 16384 <"$tmp/console" >"$log" 2>"$tmp/server.err" &
 server_pid=$!
 pids+=("$server_pid")
 exec {console}>"$tmp/console"
@@ -202,7 +202,8 @@ say "  ..."
 excerpt $((first_w - 3)) $((first_w + 2))
 say "  ..."
 excerpt $((first_t - 3)) $((first_t + 1))
-say "Look at: at first, each pass reads 16 KiB and sends it straight back."
+say "Look at: at first, each pass reads 16 KiB (--read-size 16384 here; the"
+say "  default, 512 KiB, would fill the buffer in one go) and sends it back."
 say "  Once the peer's receive buffer and the server's send buffer are full,"
 say "  send() takes only part: the rest waits in the server's buffer, and"
 say "  write={$p_fd} asks select() to say when the socket can take more.  When"
