@@ -125,7 +125,7 @@ bench-deps:
 	    fi; \
 	fi
 
-# Every scenario against every server it can run; about 6 minutes on two
+# Every scenario against every server it can run; about 5 minutes on two
 # cores.  BENCH_ARGS passes options to bench/run.py (see its --help).
 bench: all $(LAB_PROGRAMS) $(BENCH_PROGRAMS) bench-deps
 	python3 bench/run.py $(BENCH_ARGS)

@@ -125,7 +125,7 @@ static void make_pattern(struct load *l);
 static int run(struct load *l);
 static int next_wait_ms(const struct load *l, int64_t now);
 static void step_phase(struct load *l, int64_t now);
-static void begin_measure(struct load *l, int64_t now);
+static void begin_measure(struct load *l);
 static void end_measure(struct load *l, int64_t now);
 static void open_more(struct load *l);
 static void open_conn(struct load *l, struct conn *c);
@@ -334,7 +334,7 @@ run(struct load *l)
 
     l->deadline_us = now_us() + SETUP_LIMIT_US;
     if (l->opt.mode == MODE_CONNRATE || l->opt.mode == MODE_BULK)
-        begin_measure(l, now_us());
+        begin_measure(l);
     open_more(l);
     while (l->phase != PH_DONE) {
         int64_t now = now_us();
@@ -417,7 +417,7 @@ step_phase(struct load *l, int64_t now)
                     /* not pollable (a file, /dev/null): hold for the time */
                 }
             } else {
-                begin_measure(l, now);
+                begin_measure(l);
             }
         } else if (now >= l->deadline_us) {
             fprintf(stderr, "%s: setup: only %ld of %ld connections answered"
@@ -472,17 +472,16 @@ step_phase(struct load *l, int64_t now)
 /* begin_measure - the server's CPU clock starts counting now; pingpong's
  * active connections start their round trips. */
 static void
-begin_measure(struct load *l, int64_t now)
+begin_measure(struct load *l)
 {
     if (l->opt.pid > 0 && sample_cpu(l->opt.pid, &l->cpu_start) < 0)
         l->opt.pid = 0;
     l->phase = PH_MEASURE;
-    l->phase_start_us = now_us();
-    l->deadline_us = now + l->opt.duration_us + SETUP_LIMIT_US;
+    l->phase_start_us = now_us();       /* after reading /proc */
+    l->deadline_us = l->phase_start_us + l->opt.duration_us + SETUP_LIMIT_US;
     if (l->opt.mode == MODE_PINGPONG)
         for (long i = 0; i < l->opt.active; i++)
             start_round_trip(l, &l->conns[i], (size_t)l->opt.msg);
-    (void)now;
 }
 
 /* end_measure - stop the clocks; what is under way may finish, uncounted. */

@@ -78,7 +78,7 @@ TIMED = {"pingpong-1", "pingpong-100", "pingpong-1000", "sparse", "connrate"}
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="runs per median")
-    ap.add_argument("--seconds", type=float, default=2.0,
+    ap.add_argument("--seconds", type=float, default=3.0,
                     help="measured seconds per timed run")
     ap.add_argument("--servers", default=",".join(SERVERS),
                     help="comma-separated subset of: " + ", ".join(SERVERS))
@@ -94,8 +94,9 @@ def main():
         servers.remove("socat")
     pin = os.cpu_count() >= 2 and shutil.which("taskset") is not None
     started = time.monotonic()
+    cpu_before = cpu_ticks()
 
-    results = {}
+    results, spread = {}, {}
     for server in servers:
         results[server] = {}
         for scen, (lg_args, columns) in SCENARIOS.items():
@@ -106,6 +107,9 @@ def main():
                 runs.append(run_loadgen(server, lg_args, scen in TIMED,
                                         args.seconds, pin))
             results[server][scen] = {c: median(runs, c) for c in columns}
+            cost = columns[1]
+            spread[(server, scen)] = sorted(float(r[cost]) for r in runs
+                                            if cost in r)
             print(f"{server:16} {scen:14} " + "  ".join(
                 f"{c}={fmt(results[server][scen][c])}" for c in columns),
                 flush=True)
@@ -128,7 +132,8 @@ def main():
             print(line, flush=True)
 
     elapsed = time.monotonic() - started
-    report = render(results, servers, extras, args, pin, elapsed)
+    extras["steal"] = steal_share(cpu_before, cpu_ticks())
+    report = render(results, spread, servers, extras, args, pin, elapsed)
     with open(args.out, "w") as f:
         f.write(report)
     print(f"\nwritten to {os.path.relpath(args.out, ROOT)}"
@@ -463,6 +468,20 @@ def targets(results):
     return rows
 
 
+def cpu_ticks():
+    """The machine's CPU time so far, per kind, from /proc/stat's cpu line:
+    user nice system idle iowait irq softirq steal ..."""
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:]]
+
+
+def steal_share(before, after):
+    """Of all CPU time during the run, the part a hypervisor gave to other
+    machines (steal): a measure of how noisy the run was."""
+    delta = [b - a for a, b in zip(before, after)]
+    return delta[7] / sum(delta[:8]) if len(delta) > 7 and sum(delta) else 0
+
+
 def machine():
     cpu = "?"
     try:
@@ -479,7 +498,20 @@ def machine():
             f"{platform.libc_ver()[1]}")
 
 
-def render(results, servers, extras, args, pin, elapsed):
+def spread_table(spread, servers):
+    """Every run's cost, lowest first: how far one run is from another."""
+    scens = list(SCENARIOS)
+    lines = ["| server | " + " | ".join(
+                 f"{s} ({SCENARIOS[s][1][1]})" for s in scens) + " |",
+             "|---|" + "---:|" * len(scens)]
+    for srv in servers:
+        cells = [" ".join(fmt(v) for v in spread.get((srv, s), [])) or "-"
+                 for s in scens]
+        lines.append(f"| {srv} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render(results, spread, servers, extras, args, pin, elapsed):
     out = ["# Benchmark results", "",
            f"Made by `make bench` (`bench/run.py --runs {args.runs}"
            f" --seconds {args.seconds:g}`) on {time.strftime('%Y-%m-%d')},"
@@ -487,6 +519,9 @@ def render(results, servers, extras, args, pin, elapsed):
            f"Machine: {machine()}.",
            "Server pinned to CPU 0, load generator to CPU 1." if pin else
            "Not pinned (fewer than two CPUs, or no taskset).",
+           f"CPU time stolen by the hypervisor during the run:"
+           f" {extras.get('steal', 0) * 100:.1f} % (the higher, the noisier"
+           " the figures).",
            f"Each figure is the median of {args.runs} runs, each against a"
            " fresh server.", "",
            "Servers:", ""]
@@ -494,7 +529,10 @@ def render(results, servers, extras, args, pin, elapsed):
         out.append(f"- **{s}**: {SERVERS[s][1]}")
     out += ["", "Throughput and the server's cost (its CPU time, children"
             " included, over the measured phase, divided by the work done):",
-            "", table(results, servers), "Targets:", "",
+            "", table(results, servers),
+            "The cost of each run, lowest first (the table shows the"
+            " median):", "", spread_table(spread, servers),
+            "Targets:", "",
             "| measure | this run | target |", "|---|---:|---:|"]
     for what, value, target in targets(results):
         out.append(f"| {what} | {fmt(value)} | {target} |")
