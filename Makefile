@@ -75,21 +75,26 @@ bench/shutdown_latency: bench/shutdown_latency.c common.h
 bench/stress: bench/stress.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/stress.c $(LDLIBS)
 
-# Install the test tools with apt-get when they are missing and we are root;
-# otherwise say exactly what to run, and fail.
-test-deps:
-	@if ! ( $(TEST_CHECKS) ) >/dev/null 2>&1; then \
+# install_missing WHAT,PACKAGES,CHECKS - when the shell command CHECKS
+# fails, install PACKAGES with apt-get if we are root; otherwise say exactly
+# what to run, and fail.
+define install_missing
+	@if ! ( $(3) ) >/dev/null 2>&1; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	        echo "installing test tools: $(TEST_PACKAGES)"; \
+	        echo "installing $(1): $(2)"; \
 	        apt-get update -qq && \
 	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	            $(TEST_PACKAGES) >/dev/null || exit 1; \
+	            $(2) >/dev/null || exit 1; \
 	    else \
-	        echo "missing test tools; install them with:" >&2; \
-	        echo "  sudo apt-get install $(TEST_PACKAGES)" >&2; \
+	        echo "missing $(1); install them with:" >&2; \
+	        echo "  sudo apt-get install $(2)" >&2; \
 	        exit 1; \
 	    fi; \
 	fi
+endef
+
+test-deps:
+	$(call install_missing,test tools,$(TEST_PACKAGES),$(TEST_CHECKS))
 
 test: all $(TEST_PROGRAMS) $(LAB_PROGRAMS) $(BENCH_PROGRAMS) test-deps
 	bats --timing tests/
@@ -111,19 +116,9 @@ demo: all
 # The benchmark needs python3 (the runner, the asyncio server) and strace
 # (counting system calls); socat is measured too when it is installed.
 BENCH_PACKAGES = python3 strace
+BENCH_CHECKS   = command -v python3 && command -v strace
 bench-deps:
-	@if ! command -v python3 >/dev/null || ! command -v strace >/dev/null; then \
-	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	        echo "installing benchmark tools: $(BENCH_PACKAGES)"; \
-	        apt-get update -qq && \
-	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	            $(BENCH_PACKAGES) >/dev/null || exit 1; \
-	    else \
-	        echo "missing benchmark tools; install them with:" >&2; \
-	        echo "  sudo apt-get install $(BENCH_PACKAGES)" >&2; \
-	        exit 1; \
-	    fi; \
-	fi
+	$(call install_missing,benchmark tools,$(BENCH_PACKAGES),$(BENCH_CHECKS))
 
 # Every scenario against every server it can run; about 5 minutes on two
 # cores.  BENCH_ARGS passes options to bench/run.py (see its --help).
