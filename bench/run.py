@@ -96,23 +96,27 @@ def main():
     started = time.monotonic()
     cpu_before = cpu_ticks()
 
-    results, spread = {}, {}
-    for server in servers:
-        results[server] = {}
-        for scen, (lg_args, columns) in SCENARIOS.items():
-            if scen in SERVERS[server][2]:
-                continue
-            runs = []
-            for _ in range(args.runs):
-                runs.append(run_loadgen(server, lg_args, scen in TIMED,
-                                        args.seconds, pin))
-            results[server][scen] = {c: median(runs, c) for c in columns}
+    # Servers take turns within each scenario and each round of runs, so
+    # that a slow minute of the machine falls on all of them alike.
+    results = {server: {} for server in servers}
+    spread = {}
+    for scen, (lg_args, columns) in SCENARIOS.items():
+        able = [s for s in servers if scen not in SERVERS[s][2]]
+        runs = {server: [] for server in able}
+        for _ in range(args.runs):
+            for server in able:
+                runs[server].append(run_loadgen(server, lg_args, scen in TIMED,
+                                                args.seconds, pin))
+        for server in able:
+            results[server][scen] = {c: median(runs[server], c)
+                                     for c in columns}
             cost = columns[1]
-            spread[(server, scen)] = sorted(float(r[cost]) for r in runs
-                                            if cost in r)
+            spread[(server, scen)] = sorted(float(r[cost])
+                                            for r in runs[server] if cost in r)
             print(f"{server:16} {scen:14} " + "  ".join(
                 f"{c}={fmt(results[server][scen][c])}" for c in columns),
                 flush=True)
+    for server in servers:
         if "hold-1000" not in SERVERS[server][2]:
             results[server]["hold-1000"] = hold_memory(server, 1000, pin)
             print(f"{server:16} {'hold-1000':14} " + "  ".join(
@@ -415,6 +419,7 @@ COLUMNS = [
     ("hold-1000", "rss_mib", "1000 idle: RSS MiB"),
     ("hold-1000", "pss_mib", "PSS MiB"),
     ("hold-1000", "procs", "procs"),
+    ("hold-1000", "fds", "fds"),
     ("syscalls", "per_rt", "syscalls/rt"),
     ("syscalls", "wait_per_rt", "of which select/poll/epoll"),
 ]
@@ -523,7 +528,7 @@ def render(results, spread, servers, extras, args, pin, elapsed):
            f" {extras.get('steal', 0) * 100:.1f} % (the higher, the noisier"
            " the figures).",
            f"Each figure is the median of {args.runs} runs, each against a"
-           " fresh server.", "",
+           " fresh server; the servers take turns, run by run.", "",
            "Servers:", ""]
     for s in servers:
         out.append(f"- **{s}**: {SERVERS[s][1]}")
@@ -550,8 +555,8 @@ def render(results, spread, servers, extras, args, pin, elapsed):
             " pingpong-N keeps N connections doing 64-byte round trips;"
             " sparse opens 1000 connections of which 10 do round trips;"
             " connrate runs 8 parallel loops of connect, 32-byte echo, close;"
-            " hold-1000 holds 1000 idle connections and sums RSS and PSS"
-            " over the server's processes. syscalls/rt: strace -f -c over"
+            " hold-1000 holds 1000 idle connections and sums RSS, PSS and"
+            " open descriptors over the server's processes. syscalls/rt: strace -f -c over"
             " 1 s of pingpong-100, divided by its round trips.", ""]
     return "\n".join(out)
 
