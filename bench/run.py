@@ -194,7 +194,7 @@ class Server:
         return ""
 
     def stop(self):
-        # The whole session: forking servers leave children behind.
+        # The whole process group: forking servers leave children behind.
         try:
             os.killpg(self.pid, signal.SIGTERM)
         except ProcessLookupError:
