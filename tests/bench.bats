@@ -61,11 +61,7 @@ while True:
 }
 
 @test "loadgen counts the CPU of every process of a forking server" {
-    start_bg "$BATS_TEST_TMPDIR/fork" "$FORK_SERVER" -p 0
-    SERVER_PID=$BG_PID
-    SERVER_OUT=$BATS_TEST_TMPDIR/fork.out
-    wait_for "the fork server's listening line" server_says '^listening on '
-    PORT=$(sed -n '1s/^listening on 127\.0\.0\.1:\([0-9]*\) (tcp)$/\1/p' "$SERVER_OUT")
+    start_plain_server fork "$FORK_SERVER"
     # Three connections: the parent and three children.
     run --separate-stderr "$LOADGEN" pingpong -c 3 -d 0.3 --pid "$SERVER_PID" 127.0.0.1 "$PORT"
     assert_success

@@ -14,17 +14,6 @@ FORK_SERVER=$LAB/fork_server
 ITERATIVE_SERVER=$LAB/iterative_server
 ASYNCIO_ECHO=$BATS_TEST_DIRNAME/../bench/asyncio_echo.py
 
-# start_bench_server PROGRAM - PROGRAM -p 0 in the background: sets
-# SERVER_PID, SERVER_OUT and PORT, read from the first line.
-start_bench_server() {
-    SERVER_OUT=$BATS_TEST_TMPDIR/server.out
-    start_bg "$BATS_TEST_TMPDIR/server" "$1" -p 0
-    SERVER_PID=$BG_PID
-    wait_for "the server's listening line" server_says '^listening on '
-    PORT=$(sed -n '1s/^listening on 127\.0\.0\.1:\([0-9][0-9]*\) (tcp)$/\1/p' "$SERVER_OUT")
-    [[ $PORT =~ ^[0-9]+$ ]]
-}
-
 # children_of PID - the PIDs of PID's child processes, zombies included,
 # one a line (nothing if it has none).
 children_of() {
@@ -46,7 +35,7 @@ queued_unread() {
 # --- fork_server: a process per client -----------------------------------
 
 @test "fork_server: two clients connected at once each get their own lines back" {
-    start_bench_server "$FORK_SERVER"
+    start_plain_server server "$FORK_SERVER"
     start_idle_client alice -q
     start_idle_client bob -q
     wait_for "a child process for each client" has_children 2
@@ -70,7 +59,7 @@ queued_unread() {
 
 @test "fork_server: one child process per connected client, and no zombie once they leave" {
     local name pid
-    start_bench_server "$FORK_SERVER"
+    start_plain_server server "$FORK_SERVER"
     for name in c1 c2 c3; do
         start_idle_client "$name" -q
     done
@@ -100,7 +89,7 @@ queued_unread() {
 # --- iterative_server: one client at a time ------------------------------
 
 @test "iterative_server: echoes one client until it leaves, then the next" {
-    start_bench_server "$ITERATIVE_SERVER"
+    start_plain_server server "$ITERATIVE_SERVER"
     printf 'first line\nsecond line\n' >"$IN"
 
     run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <"$IN"
@@ -115,7 +104,7 @@ queued_unread() {
 }
 
 @test "iterative_server: a second client waits in the backlog until the first leaves" {
-    start_bench_server "$ITERATIVE_SERVER"
+    start_plain_server server "$ITERATIVE_SERVER"
     start_idle_client first -q
     types first 'first here'
     wait_for "the first client's echo" client_got first 'first here'
@@ -144,7 +133,7 @@ queued_unread() {
 # --- asyncio_echo.py: one event loop, in Python --------------------------
 
 @test "asyncio_echo.py: echoes a line" {
-    start_bench_server "$ASYNCIO_ECHO"
+    start_plain_server server "$ASYNCIO_ECHO"
 
     run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <<<'hello, asyncio'
 
@@ -154,7 +143,7 @@ queued_unread() {
 }
 
 @test "asyncio_echo.py: 1 MiB of random bytes comes back byte for byte" {
-    start_bench_server "$ASYNCIO_ECHO"
+    start_plain_server server "$ASYNCIO_ECHO"
     head -c $((1024 * 1024)) /dev/urandom >"$IN"
 
     timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <"$IN" >"$OUT"
@@ -222,7 +211,7 @@ options:
 @test "SIGTERM: each server exits at once with status 0, so a benchmark can stop it" {
     local server
     for server in "$FORK_SERVER" "$ITERATIVE_SERVER" "$ASYNCIO_ECHO"; do
-        start_bench_server "$server"
+        start_plain_server server "$server"
         kill -TERM "$SERVER_PID"
         wait_exit 5 "$SERVER_PID"
         assert_equal "$(basename "$server") $EXIT_STATUS" "$(basename "$server") 0"
@@ -234,7 +223,7 @@ options:
 }
 
 @test "asyncio_echo.py: SIGTERM with a client connected exits 0 and closes the client, quietly" {
-    start_bench_server "$ASYNCIO_ECHO"
+    start_plain_server server "$ASYNCIO_ECHO"
     start_idle_client idle -q
     types idle 'before the end'
     wait_for "the echo" client_got idle 'before the end'

@@ -12,17 +12,6 @@ LAB=$BATS_TEST_DIRNAME/../lab
 NAIVE_SERVER=$LAB/naive_server
 SCRIPT=$LAB/08-blocking-loop.sh
 
-# start_naive_server - lab/naive_server on port 0: sets SERVER_PID, PORT
-# and SERVER_OUT (so server_says and wait_accepts read its log).
-start_naive_server() {
-    SERVER_OUT=$BATS_TEST_TMPDIR/naive.out
-    start_bg "$BATS_TEST_TMPDIR/naive" "$NAIVE_SERVER" -p 0
-    SERVER_PID=$BG_PID
-    wait_for "the naive server's listening line" server_says '^listening on '
-    PORT=$(sed -n '1s/^listening on 127\.0\.0\.1:\([0-9][0-9]*\) (tcp)$/\1/p' "$SERVER_OUT")
-    [[ $PORT =~ ^[0-9]+$ ]]
-}
-
 # flood_naive - a testpeer that sends for 30 s and never reads, connected
 # to the naive server: sets flood_PID and flood_CFD (its fd in the server).
 flood_naive() {
@@ -49,7 +38,7 @@ pipe_full() {
 }
 
 @test "naive server: while a client floods without reading, another's round trip gets no echo" {
-    start_naive_server
+    start_plain_server naive "$NAIVE_SERVER"
     flood_naive
     wait_for "the flooder to fill every buffer" pipe_full
 
@@ -67,7 +56,7 @@ accepted fd $flood_CFD"
 }
 
 @test "naive server: it moves again only when the flooder goes away" {
-    start_naive_server
+    start_plain_server naive "$NAIVE_SERVER"
     flood_naive
     wait_for "the flooder to fill every buffer" pipe_full
 

@@ -129,6 +129,21 @@ start_server_with_fd_limit() {
     SERVER_FD_LIMIT=$1 start_server "${@:2}"
 }
 
+# start_plain_server NAME PROGRAM [ARGS...] - one of the lab's or the
+# benchmark's other servers (they listen on 127.0.0.1 only) on port 0, its
+# output in NAME.out and NAME.err: sets SERVER_PID, SERVER_OUT (so
+# server_says and wait_accepts read its log) and PORT, from its first line.
+start_plain_server() {
+    local name=$1
+    shift
+    SERVER_OUT=$BATS_TEST_TMPDIR/$name.out
+    start_bg "$BATS_TEST_TMPDIR/$name" "$@" -p 0
+    SERVER_PID=$BG_PID
+    wait_for "$name's listening line" server_says '^listening on '
+    PORT=$(sed -n '1s/^listening on 127\.0\.0\.1:\([0-9][0-9]*\) (tcp)$/\1/p' "$SERVER_OUT")
+    [[ $PORT =~ ^[0-9]+$ ]]
+}
+
 # start_bg OUTFILE COMMAND... - run COMMAND in the background, stdout and
 # stderr to OUTFILE.out and OUTFILE.err; sets BG_PID.
 start_bg() {
