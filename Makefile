@@ -6,6 +6,7 @@
 #   make demo       a narrated, self-running demonstration (about 15 s)
 #   make bench      select_server against the alternatives: bench/RESULTS.md
 #   make stress     a seeded, mixed, misbehaving load against one server
+#   make fuzz       fuzz the server's line splitter and escaper (clang)
 #   make clean      remove everything the build made
 #
 # The standard variables work as usual: make CC=clang, make CFLAGS=-O0 ...
@@ -17,7 +18,7 @@ LDFLAGS  ?=
 LDLIBS   ?=
 
 PROGRAMS = select_server select_client
-TEST_PROGRAMS = tests/testpeer
+TEST_PROGRAMS = tests/testpeer tests/test_text
 # Deliberately naive or wrong programs the lab compares the real ones with.
 LAB_PROGRAMS = lab/byteorder lab/naive_server lab/naive_client \
 	lab/fork_server lab/iterative_server
@@ -27,29 +28,39 @@ BENCH_PROGRAMS = bench/loadgen bench/shutdown_latency bench/stress
 # Debian packages that `make test` needs, and the command that shows each is
 # present.  Keep these two lists in the same order.
 TEST_PACKAGES = bats bats-support bats-assert netcat-openbsd iproute2 procps \
-	net-tools nftables tcpdump python3 strace
+	net-tools nftables tcpdump python3 strace tmux util-linux
 TEST_CHECKS   = command -v bats && test -f /usr/lib/bats/bats-support/load.bash \
 	&& test -f /usr/lib/bats/bats-assert/load.bash && command -v nc \
 	&& command -v ss && command -v ps && command -v netstat \
 	&& command -v nft && command -v tcpdump && command -v python3 \
-	&& command -v strace
+	&& command -v strace && command -v tmux && command -v taskset
 
 SANITIZE_FLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-Wall -Wextra -Wpedantic -Werror
 
-.PHONY: all test sanitize demo lab bench stress clean test-deps bench-deps
+.PHONY: all test sanitize demo lab bench stress fuzz clean test-deps \
+	bench-deps fuzz-deps
 
 all: $(PROGRAMS)
 
-select_server: select_server.c common.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ select_server.c $(LDLIBS)
+# select_server is several files read as one program (server.h says which
+# holds what); one compiler call builds it.
+SERVER_SOURCES = select_server.c chat.c console.c output.c text.c
+SERVER_HEADERS = server.h text.h common.h
+
+select_server: $(SERVER_SOURCES) $(SERVER_HEADERS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(SERVER_SOURCES) $(LDLIBS)
 
 select_client: select_client.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ select_client.c $(LDLIBS)
 
 tests/testpeer: tests/testpeer.c common.h
 	$(CC) $(CPPFLAGS) -I. $(CFLAGS) $(LDFLAGS) -o $@ tests/testpeer.c $(LDLIBS)
+
+# Unit tests of the pure part of the server, text.c.
+tests/test_text: tests/test_text.c text.c text.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/test_text.c text.c $(LDLIBS)
 
 lab/byteorder: lab/byteorder.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/byteorder.c $(LDLIBS)
@@ -103,9 +114,10 @@ test: all $(TEST_PROGRAMS) $(LAB_PROGRAMS) $(BENCH_PROGRAMS) test-deps
 # ones; the suite finds the programs through SELECT_LAB_BIN.
 sanitize: all $(LAB_PROGRAMS) $(BENCH_PROGRAMS) test-deps
 	mkdir -p build/sanitize/tests
-	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_server select_server.c
+	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_server $(SERVER_SOURCES)
 	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/select_client select_client.c
 	$(CC) $(SANITIZE_FLAGS) -I. -o build/sanitize/tests/testpeer tests/testpeer.c
+	$(CC) $(SANITIZE_FLAGS) -o build/sanitize/tests/test_text tests/test_text.c text.c
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	SELECT_LAB_BIN=$(CURDIR)/build/sanitize bats --timing tests/
@@ -131,6 +143,26 @@ bench: all $(LAB_PROGRAMS) $(BENCH_PROGRAMS) bench-deps
 # STRESS_ARGS="--seconds 15 --server build/sanitize/select_server".
 stress: all bench/stress
 	bench/stress $(STRESS_ARGS)
+
+# libFuzzer (clang only) on the line splitter and the escaper, with
+# AddressSanitizer and UBSan, for FUZZ_SECONDS; a finding is saved in
+# build/fuzz/ and the target fails.  libFuzzer's runtime is Debian's
+# libclang-rt-dev.
+FUZZ_SECONDS  ?= 60
+FUZZ_PACKAGES  = clang libclang-rt-dev
+FUZZ_CHECKS    = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)\
+	{ (void)d; (void)n; return 0; }' | clang -fsanitize=fuzzer -x c - \
+	-o /dev/null
+fuzz-deps:
+	$(call install_missing,the fuzzer,$(FUZZ_PACKAGES),$(FUZZ_CHECKS))
+
+fuzz: fuzz-deps
+	mkdir -p build/fuzz/corpus
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Wall -Wextra -Wpedantic -Werror \
+	    -o build/fuzz/fuzz_text tests/fuzz_text.c text.c
+	build/fuzz/fuzz_text -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=build/fuzz/ build/fuzz/corpus
 
 # Every lab experiment in turn (lab/NN-name.sh); see lab/README.md.  The
 # ones that build network namespaces or capture packets need root.

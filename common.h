@@ -13,11 +13,11 @@
  *   errors and usage     report_error(), usage_error(), exit_usage()
  *   standard fds         open_std_fds()
  *   strict parsing       parse_long(), parse_port(), parse_seconds()
- *   descriptors          set_nonblocking(), write_all()
+ *   descriptors          set_nonblocking(), reopen_nonblocking(), write_all()
  *   time                 now_us(), format_seconds()
  *   addresses            format_sockaddr(), format_socket_address()
  *   the byte buffer      struct buffer and buf_*()
- *   select() tracing     format_fdset(), trace_select_before/after()
+ *   select() tracing     format_fdset(), format_select_call/result()
  *
  * Each program defines PROGNAME and _POSIX_C_SOURCE before including this.
  */
@@ -206,6 +206,35 @@ set_nonblocking(int fd)
     if (flags < 0)
         return -1;
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/*
+ * reopen_nonblocking - a descriptor of our own for the pipe, FIFO or
+ * terminal that fd writes to, with O_NONBLOCK set, for writing.
+ *
+ * O_NONBLOCK belongs to the open file description, not to the descriptor,
+ * and the descriptions behind stdin, stdout and stderr are shared with the
+ * shell and with every program it runs in the same terminal or pipeline:
+ * set it on fd 1 and they find their output non-blocking too, and fail
+ * with EAGAIN.  Opening the same object again makes a new description,
+ * ours alone.  Linux reaches any descriptor's object through
+ * /proc/self/fd/N, anonymous pipes included; elsewhere a terminal can be
+ * opened by its name.  Returns the new descriptor, or -1 with errno set
+ * (no /proc, no permission, a pipe whose reader has gone: ENXIO).
+ */
+static inline int
+reopen_nonblocking(int fd)
+{
+    const int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    char path[32];
+    const char *name;
+    int own;
+
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    own = open(path, flags);
+    if (own < 0 && isatty(fd) && (name = ttyname(fd)) != NULL)
+        own = open(name, flags);
+    return own;
 }
 
 /*
@@ -469,35 +498,41 @@ format_fdset(const fd_set *set, int nfds, char *out, size_t len)
 
 /* Room for a set of FD_SETSIZE descriptors written out in full. */
 #define FDSET_STRLEN (FD_SETSIZE * 6 + 4)
+/* Room for a whole line of format_select_call() or _result(). */
+#define SELECT_TRACE_STRLEN (2 * FDSET_STRLEN + 96)
 
 /*
- * trace_select_before - one line describing the call about to be made:
+ * format_select_call - the call about to be made, as one line (no newline):
  *   select(nfds=8, read={0,3,4,6,7}, write={7}, timeout=29.7s)
- * timeout_us < 0 means NULL: block until something is ready.
+ * timeout_us < 0 means NULL: block until something is ready.  out needs
+ * SELECT_TRACE_STRLEN bytes.  Returns out.
  */
-static inline void
-trace_select_before(FILE *fp, int nfds, const fd_set *rset,
-                    const fd_set *wset, int64_t timeout_us)
+static inline const char *
+format_select_call(char *out, int nfds, const fd_set *rset,
+                   const fd_set *wset, int64_t timeout_us)
 {
     char r[FDSET_STRLEN], w[FDSET_STRLEN], t[32];
 
-    fprintf(fp, "select(nfds=%d, read=%s, write=%s, timeout=%s)\n", nfds,
-            format_fdset(rset, nfds, r, sizeof r),
-            format_fdset(wset, nfds, w, sizeof w),
-            timeout_us < 0 ? "none" : format_seconds(timeout_us, t, sizeof t));
+    snprintf(out, SELECT_TRACE_STRLEN,
+             "select(nfds=%d, read=%s, write=%s, timeout=%s)", nfds,
+             format_fdset(rset, nfds, r, sizeof r),
+             format_fdset(wset, nfds, w, sizeof w),
+             timeout_us < 0 ? "none" : format_seconds(timeout_us, t, sizeof t));
+    return out;
 }
 
-/* trace_select_after - "-> 2 ready: read={3,6} write={} after 1.2s" */
-static inline void
-trace_select_after(FILE *fp, int nready, int nfds, const fd_set *rset,
-                   const fd_set *wset, int64_t waited_us)
+/* format_select_result - "-> 2 ready: read={3,6} write={} after 1.2s" */
+static inline const char *
+format_select_result(char *out, int nready, int nfds, const fd_set *rset,
+                     const fd_set *wset, int64_t waited_us)
 {
     char r[FDSET_STRLEN], w[FDSET_STRLEN], t[32];
 
-    fprintf(fp, "-> %d ready: read=%s write=%s after %s\n", nready,
-            format_fdset(rset, nfds, r, sizeof r),
-            format_fdset(wset, nfds, w, sizeof w),
-            format_seconds(waited_us, t, sizeof t));
+    snprintf(out, SELECT_TRACE_STRLEN, "-> %d ready: read=%s write=%s after %s",
+             nready, format_fdset(rset, nfds, r, sizeof r),
+             format_fdset(wset, nfds, w, sizeof w),
+             format_seconds(waited_us, t, sizeof t));
+    return out;
 }
 
 #endif /* COMMON_H */

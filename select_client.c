@@ -486,6 +486,7 @@ select_traced(const struct client *c, int nfds, fd_set *rset, fd_set *wset,
 {
     struct timeval tv, *tvp = NULL;
     int64_t started = now_us();
+    char line[SELECT_TRACE_STRLEN];
     int n, saved;
 
     if (timeout_us >= 0) {
@@ -494,11 +495,13 @@ select_traced(const struct client *c, int nfds, fd_set *rset, fd_set *wset,
         tvp = &tv;
     }
     if (c->trace)
-        trace_select_before(stderr, nfds, rset, wset, timeout_us);
+        fprintf(stderr, "%s\n",
+                format_select_call(line, nfds, rset, wset, timeout_us));
     n = select(nfds, rset, wset, NULL, tvp);
     saved = errno;
     if (c->trace && n >= 0)
-        trace_select_after(stderr, n, nfds, rset, wset, now_us() - started);
+        fprintf(stderr, "%s\n", format_select_result(line, n, nfds, rset,
+                                                      wset, now_us() - started));
     errno = saved;
     return n;
 }

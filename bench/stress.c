@@ -60,11 +60,11 @@
 #include <sys/wait.h>
 
 /* select_server.c's limits, which the checks and the memory bound follow. */
-#define SRV_READ_SIZE        (512 * 1024)   /* DEFAULT_READ_SIZE */
 #define SRV_ECHO_HIGH_WATER  (256 * 1024)
 #define SRV_CHAT_MAX_PENDING (1024 * 1024)
 #define SRV_MAX_LINE         4096
 #define SRV_CONSOLE_MAX_LINE 1024
+#define SRV_OUTPUT_CAP       (1024 * 1024)  /* its own output, per stream */
 #define STR(x)               XSTR(x)
 #define XSTR(x)              #x
 /* The server's own descriptors below FD_SETSIZE: stdio, the self-pipe, the
@@ -80,7 +80,7 @@
 /* The mix. */
 #define MISBEHAVING_MAX      16     /* misbehaving clients at once */
 #define SPARE_SLOTS          8      /* server slots kept free */
-#define RAMP_PENDING         8      /* handshakes in flight (backlog is 16) */
+#define RAMP_PENDING         8      /* handshakes in flight at once */
 #define RT_MAX               65536  /* largest echo round trip */
 #define RT_RATE              2000   /* echo round trips/s, all clients */
 #define CHAT_MAX_SENDERS     200    /* see plan_clients() */
@@ -651,7 +651,8 @@ plan_clients(struct run *r)
 static long
 default_rss_mib(const struct run *r)
 {
-    long echo_mis = grown_buffer(SRV_ECHO_HIGH_WATER + SRV_READ_SIZE);
+    /* A read never takes an echo past the high-water mark. */
+    long echo_mis = grown_buffer(SRV_ECHO_HIGH_WATER);
     long echo_well = grown_buffer(RT_MAX);
     long chat_mis = grown_buffer(SRV_CHAT_MAX_PENDING + 4 * SRV_MAX_LINE +
                                  128);
@@ -662,6 +663,8 @@ default_rss_mib(const struct run *r)
                  : r->opt.mode == MODE_CHAT ? chat
                  : echo > chat ? echo : chat;
 
+    /* The server's own stdout and stderr queues, full. */
+    bytes += 2 * grown_buffer(SRV_OUTPUT_CAP);
     return 32 + (bytes + MIB - 1) / MIB;
 }
 

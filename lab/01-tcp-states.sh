@@ -86,7 +86,10 @@ show_port
 say "Look at: the LISTEN line.  Local address *:$port (ss) or :::$port (netstat,"
 say "tcp6): one IPv6 socket that also takes IPv4 clients.  There is no peer yet."
 say "For a LISTEN socket ss shows the accept queue: Recv-Q = connections waiting"
-say "for accept() now, Send-Q = the backlog passed to listen() (16)."
+somaxconn=$(cat /proc/sys/net/core/somaxconn)
+say "for accept() now, Send-Q = the backlog passed to listen(): the server's"
+say "default, 1024 (UNP's LISTENQ), which the kernel caps at net.core.somaxconn"
+say "($somaxconn here)."
 
 step "2. Two clients connect: each connection appears twice, once per end"
 declare -A in_fd pid_of port_of fd_of   # per client: its stdin, PID, port, fd

@@ -24,6 +24,8 @@ PACKAGES=(
     tcpdump tshark                      # watch the packets on the wire
     nftables                            # firewall experiments
     python3 strace                      # make bench; tests of its servers
+    tmux                                # make test: a terminal to type in
+    libclang-rt-dev                     # make fuzz: libFuzzer's runtime
 )
 
 # Seconds apt-get waits for a lock held by someone else (on a VM's first

@@ -152,3 +152,48 @@ join() {
     run grep -c 'sendto([0-9]*, "\[fd ' "$BATS_TEST_TMPDIR/sendto"
     (( output >= 2 && output <= 4 ))
 }
+
+# arrival_of LINE - when the slow reader got LINE (microseconds of the
+# wall clock, as testpeer slowread prints it).
+arrival_of() {
+    awk -v line="$1" '{ t = $1; sub(/^[0-9]+ /, "") } $0 == line { print t; exit }' \
+        "$BATS_TEST_TMPDIR/reader.out"
+}
+
+@test "a flood of 1 MB of empty lines slows only its sender: a 40 KB/s reader stays, others' lines arrive within 1 s" {
+    # A slow but honest reader: 40 KB/s, for 6 s.
+    start_bg "$BATS_TEST_TMPDIR/reader" "$PEER" slowread 127.0.0.1 "$PORT" 40000 6
+    reader_PID=$BG_PID
+    wait_accepts 1
+    # The flooder: a million newlines, each a line of its own, never reading.
+    start_bg "$BATS_TEST_TMPDIR/flood" "$PEER" newlines 127.0.0.1 "$PORT" 1000000
+    wait_accepts 2
+    accepted_as flood
+    join talker
+
+    # Someone chatting normally, a line every half second.
+    local i sent=()
+    for i in 1 2 3 4 5 6; do
+        types talker "talk $i"
+        sent[i]=${EPOCHREALTIME/./}
+        sleep 0.5
+    done
+
+    wait_exit 10 "$reader_PID"
+    run tail -n 1 "$BATS_TEST_TMPDIR/reader.out"
+    assert_output --regexp '^still connected after 6 s, [0-9]+ bytes read$'
+    assert_equal "$EXIT_STATUS" 0
+    for i in 1 2 3 4 5 6; do
+        got=$(arrival_of "[$talker_ID] talk $i")
+        [[ -n $got ]] || fail "the reader never got 'talk $i'"
+        ((got - sent[i] < 1000000)) ||
+            fail "'talk $i' took $(((got - sent[i]) / 1000)) ms to reach the reader"
+    done
+    # Past its burst the flooder is over budget: not read, the rest of its
+    # million lines wait in the kernel.  The console is spared them too:
+    # it got about the burst (200 lines) and 20 a second.
+    assert listed_as "$flood_CFD" throttled
+    (($(count_lines "^\\[fd $flood_CFD " "$SERVER_OUT") < 600))
+    run cat "$SERVER_ERR"
+    assert_output ""
+}

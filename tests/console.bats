@@ -52,7 +52,7 @@ $b_CFD $b_PEER open"
 
     ask stats '^clients: '
     assert_equal "${#lines[@]}" 1
-    assert_regex "$output" '^clients: 1 now, 2 peak, 3 total; bytes: 128 in, 128 out; udp datagrams: 0 \(0 truncated\); select\(\) calls: [0-9]+; up [0-9.]+s$'
+    assert_regex "$output" '^clients: 1 now, 2 peak, 3 total; bytes: 128 in, 128 out; udp datagrams: 0 \(0 truncated, 0 ignored\); select\(\) calls: [0-9]+; log lines dropped: 0; up [0-9.]+s$'
     first=$(sed -n 's/.*select() calls: \([0-9]*\);.*/\1/p' <<<"$output")
 
     # Nothing happened in between but the second command itself: one call.

@@ -10,6 +10,14 @@ load test_helper
 
 SCRIPT=$BATS_TEST_DIRNAME/../lab/01-tcp-states.sh
 
+# backlog - what ss shows as a listener's Send-Q for the server's default
+# backlog of 1024: the kernel caps it at net.core.somaxconn.
+backlog() {
+    local max
+    max=$(cat /proc/sys/net/core/somaxconn)
+    echo $((max < 1024 ? max : 1024))
+}
+
 # listener - "STATE LOCAL PEER" of the server's listening socket.
 listener() {
     ss -Htan state listening "( sport = :$PORT )" | awk '{ print "LISTEN", $3, $4 }'
@@ -55,7 +63,7 @@ ends_of() {
 == 6. The peer reads the notice and closes: the server end goes TIME_WAIT
 == 7. The server quits: the TIME_WAIT entries outlive the process"
     # The states, each labelled with the end it belongs to.
-    assert_line --regexp '^  LISTEN +0 +16 +\*:[0-9]+ +\*:\* +<- the listening socket$'
+    assert_line --regexp "^  LISTEN +0 +$(backlog) +\\*:[0-9]+ +\\*:\\* +<- the listening socket\$"
     assert_line --regexp '^  ESTAB +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- client a.s end$'
     assert_line --regexp '^  ESTAB +0 +0 +\[::ffff:127\.0\.0\.1\]:[0-9]+ +\[::ffff:127\.0\.0\.1\]:[0-9]+ +<- server end of client b \(fd [0-9]+\)$'
     assert_line --regexp '^  TIME-WAIT +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- client a.s end$'
@@ -80,13 +88,13 @@ ends_of() {
     assert_equal "$stderr" "01-tcp-states.sh: ./select_server is missing: run make first"
 }
 
-@test "LISTEN: one socket, no peer; its Recv-Q is the accept queue (0), its Send-Q the backlog (16)" {
+@test "LISTEN: one socket, no peer; its Recv-Q is the accept queue (0), its Send-Q the backlog (1024)" {
     start_server
 
     run listener
     assert_output "LISTEN *:$PORT *:*"
     run ss -Htan state listening "( sport = :$PORT )"
-    assert_output --regexp "^0 +16 +\\*:$PORT +\\*:\\* *\$"
+    assert_output --regexp "^0 +$(backlog) +\\*:$PORT +\\*:\\* *\$"
     # No connection yet: the server's port has no other socket.
     run ss -Htan "( sport = :$PORT )"
     assert_equal "${#lines[@]}" 1

@@ -6,12 +6,6 @@
 
 load test_helper
 
-# listed_as FD STATE - a fresh `list` shows the client on FD in STATE.
-listed_as() {
-    ask list '^\([0-9]+ clients?\)$'
-    grep -qE "^$1 .* $2\$" <<<"$output"
-}
-
 # free_fds_below LIMIT PID - descriptor numbers below LIMIT that PID has free.
 free_fds_below() {
     local fd used=0
@@ -49,8 +43,37 @@ ignores_signal() {
     assert_output ""
 }
 
+@test "echo: a client that never reads pins at most the 256 KiB high-water mark, never a whole read more" {
+    start_server
+    start_flooder
+    wait_for "the flooder to be throttled" listed_as "$flood_CFD" throttled
+    # A read is cut to what keeps the pending echo at the mark; a full
+    # 512 KiB read on top of it would leave up to 768 KiB pending.
+    pending_for "$flood_CFD"
+    ((PENDING <= 262144)) || fail "$PENDING bytes pending"
+    ((PENDING > 65536)) || fail "only $PENDING bytes pending: not throttled?"
+}
+
+@test "a burst of 2000 connect/close cycles, server and client on one CPU: done in seconds, no connect waits" {
+    # Connections that complete faster than one pass of the loop accepts
+    # them wait in the listen backlog; when it overflows, Linux drops the
+    # SYN and the client resends it a second later.  The default backlog
+    # (1024, UNP's LISTENQ) absorbs such a burst.
+    taskset -c 0 true 2>/dev/null || skip "taskset cannot pin to CPU 0 here"
+    SERVER_PREFIX=(taskset -c 0)
+    start_server -q
+    run --separate-stderr timeout 15 taskset -c 0 "$PEER" connects 127.0.0.1 "$PORT" 2000
+    assert_success
+    [[ $output =~ ^2000\ connections\ in\ ([0-9]+)\ ms,\ slowest\ connect\ ([0-9]+)\ ms$ ]] ||
+        fail "unexpected output: $output"
+    ((BASH_REMATCH[1] < 5000)) || fail "took ${BASH_REMATCH[1]} ms"
+    ((BASH_REMATCH[2] < 200)) || fail "one connect took ${BASH_REMATCH[2]} ms"
+}
+
 @test "chat: a receiver that never reads is dropped as a slow consumer; the others carry on" {
-    start_server --mode chat
+    # A budget far above the default: the talker must outrun the deaf
+    # client's buffers within seconds.
+    start_server --mode chat --chat-lines 1000000 --chat-bytes 1000000000
     connect_idle listener
     # Two connections held by this shell: one never reads, one only talks.
     exec {deaf}<>/dev/tcp/127.0.0.1/"$PORT"

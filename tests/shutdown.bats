@@ -205,3 +205,16 @@ pending_is_over() {
     console quit
     saw_close idle
 }
+
+@test "SIGINT then SIGTERM at once: the second is death by signal (143), not a clean exit" {
+    start_server
+    start_flooder               # its pending echo holds the grace period
+    wait_for "echo to back up for the flooder" pending_is_over 0 "$flood_CFD"
+
+    # Whichever the handler sees first, the other finds the default action.
+    kill -INT "$SERVER_PID"
+    kill -TERM "$SERVER_PID"
+
+    wait_exit 2 "$SERVER_PID"
+    assert_equal "$EXIT_STATUS" 143
+}

@@ -101,7 +101,10 @@ release() {
 # on a FIFO.  Sets SERVER_PID, PORT, SERVER_OUT, SERVER_ERR; `console CMD`
 # types a command.  3>&- keeps bats' own fd 3 out of the server, or bats
 # would wait for the server to exit before reporting.  With SERVER_FD_LIMIT
-# set, the server alone runs with that soft RLIMIT_NOFILE.
+# set, the server alone runs with that soft RLIMIT_NOFILE.  SERVER_PREFIX
+# is a command to run it under: (taskset -c 0) pins it to one CPU, as on a
+# one-CPU machine; (ip netns exec NAME) runs it in a network namespace.
+SERVER_PREFIX=()
 start_server() {
     local console=$BATS_TEST_TMPDIR/console
     SERVER_OUT=$BATS_TEST_TMPDIR/server.out
@@ -112,7 +115,7 @@ start_server() {
         if [[ -n ${SERVER_FD_LIMIT-} ]]; then
             ulimit -S -n "$SERVER_FD_LIMIT"
         fi
-        spawn "$SERVER" -p 0 "$@"
+        spawn "${SERVER_PREFIX[@]}" "$SERVER" -p 0 "$@"
     ) <"$console" >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
     SERVER_PID=$!
     BG_PIDS+=("$SERVER_PID")
@@ -227,6 +230,12 @@ pending_for() {
     [[ $PENDING =~ ^[0-9]+$ ]]
 }
 
+# listed_as FD STATE - a fresh `list` shows the client on FD in STATE.
+listed_as() {
+    ask list '^\([0-9]+ clients?\)$'
+    grep -qE "^$1 .* $2\$" <<<"$output"
+}
+
 # select_calls - the select() call count in the `stats` reply in `output`.
 select_calls() {
     sed -n 's/.*; select() calls: \([0-9]*\);.*/\1/p' <<<"$output"
@@ -324,6 +333,19 @@ in_backlog() {
     [[ -n $(ss -Htn state established "( sport = :$PORT )") ]]
 }
 
+# small_buffers_netns - a network namespace of this test's own whose TCP
+# buffers are at most 64 KiB (loopback's are megabytes), so that what a
+# slow client has not taken stays in the server, where it shows.  Needs
+# root; sets TEST_NETNS, which teardown deletes.
+small_buffers_netns() {
+    [[ $(id -u) == 0 ]] || skip "needs root, for a network namespace"
+    TEST_NETNS=sl-test-$$-$BATS_SUITE_TEST_NUMBER
+    ip netns add "$TEST_NETNS"
+    ip -n "$TEST_NETNS" link set lo up
+    ip netns exec "$TEST_NETNS" sysctl -qw net.ipv4.tcp_wmem="4096 16384 65536" \
+        net.ipv4.tcp_rmem="4096 16384 65536"
+}
+
 # --- Processes -----------------------------------------------------------
 
 # is_running PID - the process exists and is not a zombie.
@@ -348,8 +370,17 @@ ports_of() {
 
 teardown() {
     local pid
+    # A terminal of terminal.bats: its tmux server, the shell and the jobs
+    # in it end with the terminal.
+    if [[ -n ${TMUX_SOCK-} ]]; then
+        tmux -S "$TMUX_SOCK" kill-server 2>/dev/null || true
+        rm -rf "$TERM_DIR"
+    fi
     for pid in "${BG_PIDS[@]}"; do
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    if [[ -n ${TEST_NETNS-} ]]; then
+        ip netns del "$TEST_NETNS"
+    fi
 }

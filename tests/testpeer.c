@@ -11,6 +11,22 @@
  *   testpeer reset HOST PORT         send, then abort with RST (SO_LINGER 0)
  *   testpeer midclose HOST PORT      send 4 MiB, never read, close early
  *   testpeer cycle HOST PORT COUNT   COUNT times: connect, echo 1 byte, close
+ *   testpeer connects HOST PORT COUNT
+ *                                    COUNT connect() and close() in a row,
+ *                                    as fast as they go; prints the slowest
+ *   testpeer newlines HOST PORT COUNT
+ *                                    send COUNT newlines (COUNT empty chat
+ *                                    lines) and never read; wait for EOF
+ *   testpeer slowread HOST PORT RATE SECS
+ *                                    read at most RATE bytes/s for SECS,
+ *                                    each line printed after the time it
+ *                                    came (CLOCK_REALTIME, microseconds);
+ *                                    exit 1 if the server closes first
+ *   testpeer drain HOST PORT BYTES RATE
+ *                                    send BYTES, half-close, read the echo
+ *                                    at RATE bytes/s to EOF, with a small
+ *                                    receive buffer; exit 0 if all BYTES
+ *                                    came back
  */
 #define PROGNAME "testpeer"
 #define _POSIX_C_SOURCE 200809L
@@ -22,23 +38,37 @@
 
 #define RTT_LIMIT_US 2000000
 #define MSG_SIZE     64
+#define NEWLINES_US  60000000   /* newlines: stay connected this long */
+#define DRAIN_RCVBUF 16384      /* drain: the echo waits in the server */
 
-static int connect_to(const char *host, const char *port, bool nonblock);
+static int connect_to(const char *host, const char *port, bool nonblock,
+                      int rcvbuf);
 static int wait_fd(int fd, bool for_write, int64_t timeout_us);
 static int mode_rtt(const char *host, const char *port, long count);
 static int mode_flood(const char *host, const char *port, long secs);
 static int mode_reset(const char *host, const char *port);
 static int mode_midclose(const char *host, const char *port);
 static int mode_cycle(const char *host, const char *port, long count);
+static int mode_connects(const char *host, const char *port, long count);
+static int mode_newlines(const char *host, const char *port, long count);
+static int mode_slowread(const char *host, const char *port, long rate,
+                         long secs);
+static int mode_drain(const char *host, const char *port, long bytes,
+                      long rate);
+static int read_paced(int fd, long rate, int64_t until_us, bool print_lines,
+                      unsigned long long *got);
+static void sleep_until(int64_t when_us);
 
 int
 main(int argc, char **argv)
 {
-    long n = 0;
+    long n = 0, m = 0;
 
-    if (argc < 4 || (argc == 5 && parse_long(argv[4], 1, 1000000, &n) < 0)) {
-        fprintf(stderr, "usage: %s rtt|flood|reset|midclose|cycle HOST PORT"
-                " [N]\n", PROGNAME);
+    if (argc < 4 || (argc >= 5 && parse_long(argv[4], 1, 1000000000, &n) < 0)
+        || (argc == 6 && parse_long(argv[5], 1, 1000000000, &m) < 0) ||
+        argc > 6) {
+        fprintf(stderr, "usage: %s rtt|flood|reset|midclose|cycle|connects|"
+                "newlines|slowread|drain HOST PORT [N [M]]\n", PROGNAME);
         return 2;
     }
     if (strcmp(argv[1], "rtt") == 0 && n > 0)
@@ -51,14 +81,24 @@ main(int argc, char **argv)
         return mode_midclose(argv[2], argv[3]);
     if (strcmp(argv[1], "cycle") == 0 && n > 0)
         return mode_cycle(argv[2], argv[3], n);
+    if (strcmp(argv[1], "connects") == 0 && n > 0)
+        return mode_connects(argv[2], argv[3], n);
+    if (strcmp(argv[1], "newlines") == 0 && n > 0)
+        return mode_newlines(argv[2], argv[3], n);
+    if (strcmp(argv[1], "slowread") == 0 && n > 0 && m > 0)
+        return mode_slowread(argv[2], argv[3], n, m);
+    if (strcmp(argv[1], "drain") == 0 && n > 0 && m > 0)
+        return mode_drain(argv[2], argv[3], n, m);
     fprintf(stderr, "%s: unknown mode or missing count '%s'\n", PROGNAME,
             argv[1]);
     return 2;
 }
 
-/* connect_to - a connected TCP socket, or exit 1 with the reason. */
+/* connect_to - a connected TCP socket, or exit 1 with the reason.  A
+ * non-zero rcvbuf sets SO_RCVBUF first: a small window, which the kernel
+ * does not grow, so what the server sends waits in the server. */
 static int
-connect_to(const char *host, const char *port, bool nonblock)
+connect_to(const char *host, const char *port, bool nonblock, int rcvbuf)
 {
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
     int fd, rc = getaddrinfo(host, port, &hints, &res);
@@ -68,6 +108,11 @@ connect_to(const char *host, const char *port, bool nonblock)
         exit(1);
     }
     fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && rcvbuf > 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) {
+        report_error(errno, "setsockopt SO_RCVBUF");
+        exit(1);
+    }
     if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
         report_error(errno, "connect %s %s", host, port);
         exit(1);
@@ -101,7 +146,7 @@ wait_fd(int fd, bool for_write, int64_t timeout_us)
 static int
 mode_rtt(const char *host, const char *port, long count)
 {
-    int fd = connect_to(host, port, false);
+    int fd = connect_to(host, port, false, 0);
     int64_t worst = 0;
 
     for (long i = 0; i < count; i++) {
@@ -146,7 +191,7 @@ static int
 mode_flood(const char *host, const char *port, long secs)
 {
     static char chunk[65536];
-    int fd = connect_to(host, port, true);
+    int fd = connect_to(host, port, true, 0);
     int64_t end = now_us() + secs * 1000000;
     unsigned long long sent = 0;
 
@@ -173,7 +218,7 @@ static int
 mode_reset(const char *host, const char *port)
 {
     struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-    int fd = connect_to(host, port, false);
+    int fd = connect_to(host, port, false, 0);
     char buf[16];
 
     if (write_all(fd, "before reset\n", 13) < 0 ||
@@ -194,7 +239,7 @@ static int
 mode_midclose(const char *host, const char *port)
 {
     static char chunk[65536];
-    int fd = connect_to(host, port, true);
+    int fd = connect_to(host, port, true, 0);
     size_t total = 0;
     int64_t end = now_us() + 2000000;
 
@@ -218,7 +263,7 @@ static int
 mode_cycle(const char *host, const char *port, long count)
 {
     for (long i = 0; i < count; i++) {
-        int fd = connect_to(host, port, false);
+        int fd = connect_to(host, port, false, 0);
         char c;
 
         if (write_all(fd, "x", 1) < 0 || wait_fd(fd, false, RTT_LIMIT_US) <= 0
@@ -230,4 +275,165 @@ mode_cycle(const char *host, const char *port, long count)
     }
     printf("%ld connections opened and closed\n", count);
     return 0;
+}
+
+static int
+mode_connects(const char *host, const char *port, long count)
+{
+    int64_t start = now_us(), worst = 0;
+
+    for (long i = 0; i < count; i++) {
+        int64_t t = now_us();
+        int fd = connect_to(host, port, false, 0);
+
+        if (now_us() - t > worst)
+            worst = now_us() - t;
+        close(fd);
+    }
+    printf("%ld connections in %lld ms, slowest connect %lld ms\n", count,
+           (long long)((now_us() - start) / 1000), (long long)(worst / 1000));
+    return 0;
+}
+
+static int
+mode_newlines(const char *host, const char *port, long count)
+{
+    static char chunk[65536];
+    int fd = connect_to(host, port, true, 0);
+    int64_t end = now_us() + NEWLINES_US;
+    long left = count;
+
+    memset(chunk, '\n', sizeof chunk);
+    while (left > 0 && now_us() < end) {
+        size_t want = left < (long)sizeof chunk ? (size_t)left : sizeof chunk;
+        ssize_t n = send(fd, chunk, want, MSG_NOSIGNAL);
+
+        if (n > 0)
+            left -= n;
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                 errno != EINTR)
+            break;
+        else
+            wait_fd(fd, true, 100000);
+    }
+    printf("sent %ld newlines\n", count - left);
+    fflush(stdout);
+    /* Never read; stay connected until the time is up (or we are killed). */
+    sleep_until(end);
+    close(fd);
+    return 0;
+}
+
+static int
+mode_slowread(const char *host, const char *port, long rate, long secs)
+{
+    int fd = connect_to(host, port, true, 0);
+    int64_t start = now_us();
+    unsigned long long got = 0;
+
+    if (read_paced(fd, rate, start + secs * 1000000, true, &got) == 0) {
+        printf("closed by the server after %lld ms, %llu bytes read\n",
+               (long long)((now_us() - start) / 1000), got);
+        return 1;
+    }
+    printf("still connected after %ld s, %llu bytes read\n", secs, got);
+    return 0;
+}
+
+static int
+mode_drain(const char *host, const char *port, long bytes, long rate)
+{
+    static char chunk[65536];
+    int fd = connect_to(host, port, true, DRAIN_RCVBUF);
+    int64_t start = now_us();
+    unsigned long long got = 0;
+    long sent = 0;
+
+    memset(chunk, 'd', sizeof chunk);
+    /* Send it all, reading at our pace meanwhile so the echo can flow. */
+    while (sent < bytes) {
+        size_t want = bytes - sent < (long)sizeof chunk ? (size_t)(bytes - sent)
+                                                        : sizeof chunk;
+        ssize_t n = send(fd, chunk, want, MSG_NOSIGNAL);
+
+        if (n > 0) {
+            sent += n;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            report_error(errno, "send");
+            return 1;
+        } else if (read_paced(fd, rate, now_us() + 100000, false, &got) == 0) {
+            break;
+        }
+    }
+    if (shutdown(fd, SHUT_WR) < 0) {
+        report_error(errno, "shutdown");
+        return 1;
+    }
+    while (read_paced(fd, rate, now_us() + 1000000, false, &got) > 0)
+        continue;
+    printf("sent %ld, received %llu, then EOF after %lld ms\n", sent, got,
+           (long long)((now_us() - start) / 1000));
+    return got == (unsigned long long)bytes ? 0 : 1;
+}
+
+/*
+ * read_paced - read fd (non-blocking) at no more than rate bytes/s until
+ * until_us: one read of a tenth of a second's worth per tenth of a second,
+ * adding to *got; with print_lines, print each complete line after the
+ * time it came.  Returns 1 at the deadline, 0 at EOF or a reset, or exits
+ * on another error.
+ */
+static int
+read_paced(int fd, long rate, int64_t until_us, bool print_lines,
+           unsigned long long *got)
+{
+    static char line[65536];
+    static size_t used;
+    char buf[65536];
+
+    while (now_us() < until_us) {
+        size_t want = (size_t)(rate / 10 > 0 ? rate / 10 : 1);
+        int64_t tick = now_us() + 100000;
+        ssize_t n;
+
+        if (want > sizeof buf)
+            want = sizeof buf;
+        n = read(fd, buf, want);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return 0;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            report_error(errno, "read");
+            exit(1);
+        }
+        for (ssize_t i = 0; print_lines && i < n; i++) {
+            if (buf[i] == '\n') {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                printf("%lld%06ld %.*s\n", (long long)ts.tv_sec,
+                       ts.tv_nsec / 1000, (int)used, line);
+                used = 0;
+            } else if (used < sizeof line) {
+                line[used++] = buf[i];
+            }
+        }
+        if (n > 0)
+            *got += (unsigned long long)n;
+        fflush(stdout);
+        sleep_until(tick < until_us ? tick : until_us);
+    }
+    return 1;
+}
+
+/* sleep_until - nanosleep() to a time on now_us()'s clock. */
+static void
+sleep_until(int64_t when_us)
+{
+    int64_t left;
+
+    while ((left = when_us - now_us()) > 0) {
+        struct timespec ts = { .tv_sec = (time_t)(left / 1000000),
+                               .tv_nsec = (long)(left % 1000000) * 1000 };
+        nanosleep(&ts, NULL);
+    }
 }

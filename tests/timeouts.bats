@@ -29,7 +29,7 @@ elapsed_ms() {
     (( took >= 1000 && took <= 1500 )) || fail "closed after ${took} ms"
     wait_exit 5 "$quiet_PID"
     run stdout_of quiet
-    assert_output "*** idle timeout: nothing received for 1s, closing"
+    assert_output "*** idle timeout: nothing sent or received for 1s, closing"
 
     # "line 8" goes out 2.1 s after the start: the talker is still there.
     wait_for "the talker's eighth echo" client_got talker "line 8"
@@ -73,5 +73,26 @@ elapsed_ms() {
     (( took >= 500 && took <= 1000 )) || fail "closed after ${took} ms"
     wait_exit 5 "$quiet_PID"
     run stdout_of quiet
-    assert_output "*** idle timeout: nothing received for 0.5s, closing"
+    assert_output "*** idle timeout: nothing sent or received for 0.5s, closing"
+}
+
+@test "--idle-timeout 1 counts progress both ways: a client throttled, then half-closed while its echo drains, stays" {
+    # TCP buffers of 64 KiB at most, as on a real link, so that the echo
+    # waits in the server, not in the kernel.
+    small_buffers_netns
+    SERVER_PREFIX=(ip netns exec "$TEST_NETNS")
+    start_server --idle-timeout 1
+    # 600 KB sent as fast as the server takes it, but its echo read back at
+    # only 100 KB/s: the server stops reading us for seconds at a time
+    # (throttled), and after our FIN it still has echo to send.  6 s in
+    # all, and never 1 s without a byte moving one way or the other.
+    run --separate-stderr ip netns exec "$TEST_NETNS" \
+        timeout 20 "$PEER" drain 127.0.0.1 "$PORT" 600000 100000
+    assert_success
+    assert_output --regexp '^sent 600000, received 600000, then EOF after [0-9]+ ms$'
+    wait_for "the close" server_says '^closed fd '
+    run grep -c ': eof (clients: 0)$' "$SERVER_OUT"
+    assert_output 1
+    run grep -c 'idle timeout' "$SERVER_OUT"
+    assert_output 0
 }

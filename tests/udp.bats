@@ -24,7 +24,7 @@ write_halves() {
 
     console stats
     wait_for "the stats line" server_says '^clients: '
-    grep -E '; udp datagrams: 2 \(0 truncated\);' "$SERVER_OUT"
+    grep -E '; udp datagrams: 2 \(0 truncated, 0 ignored\);' "$SERVER_OUT"
 }
 
 @test "nc -u gets its datagram echoed too" {
@@ -77,4 +77,34 @@ write_halves() {
     assert_failure 2
     assert_output ''
     assert_regex "$stderr" 'no UDP server'
+}
+
+# udp_reply_from SOURCE_ADDR SOURCE_PORT - send one datagram to the
+# server from that address and port (nc -s -p), and print any reply.
+udp_reply_from() {
+    timeout 5 nc -u -w1 -s "$1" -p "$2" 127.0.0.1 "$PORT" <<<"looped?" || true
+}
+
+@test "a datagram 'from' our own port gets no reply: two echo servers must not answer each other forever" {
+    start_server --bind 127.0.0.1
+    # Another echo server's address on this host, with our port number.
+    run udp_reply_from 127.0.0.2 "$PORT"
+    assert_output ""
+    # An ordinary client, from an ephemeral port, is still answered.
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u 127.0.0.1 "$PORT" <<<'plain'
+    assert_success
+    assert_output plain
+    ask stats '^clients: '
+    assert_output --regexp '; udp datagrams: 2 \(0 truncated, 1 ignored\);'
+}
+
+@test "a datagram from a well-known port below 1024 (echo, chargen, DNS) gets no reply" {
+    [[ $(id -u) == 0 ]] || skip "sending from a port below 1024 needs root"
+    start_server --bind 127.0.0.1
+    for port in 7 19 53; do
+        run udp_reply_from 127.0.0.1 "$port"
+        assert_output ""
+    done
+    ask stats '^clients: '
+    assert_output --regexp '; udp datagrams: 3 \(0 truncated, 3 ignored\);'
 }
