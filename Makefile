@@ -21,7 +21,7 @@ PROGRAMS = select_server select_client
 TEST_PROGRAMS = tests/testpeer tests/test_text
 # Deliberately naive or wrong programs the lab compares the real ones with.
 LAB_PROGRAMS = lab/byteorder lab/naive_server lab/naive_client \
-	lab/fork_server lab/iterative_server
+	lab/fork_server lab/iterative_server lab/naive_udp_echo
 # Measuring instruments for make bench and make stress (Linux: epoll).
 BENCH_PROGRAMS = bench/loadgen bench/shutdown_latency bench/stress
 
@@ -46,7 +46,7 @@ all: $(PROGRAMS)
 
 # select_server is several files read as one program (server.h says which
 # holds what); one compiler call builds it.
-SERVER_SOURCES = select_server.c chat.c console.c output.c text.c
+SERVER_SOURCES = select_server.c chat.c udp.c console.c output.c text.c
 SERVER_HEADERS = server.h text.h common.h
 
 select_server: $(SERVER_SOURCES) $(SERVER_HEADERS)
@@ -70,6 +70,9 @@ lab/naive_server: lab/naive_server.c common.h
 
 lab/naive_client: lab/naive_client.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_client.c $(LDLIBS)
+
+lab/naive_udp_echo: lab/naive_udp_echo.c common.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_udp_echo.c $(LDLIBS)
 
 lab/fork_server: lab/fork_server.c common.h lab/blocking_echo.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/fork_server.c $(LDLIBS)
@@ -125,10 +128,12 @@ sanitize: all $(LAB_PROGRAMS) $(BENCH_PROGRAMS) test-deps
 demo: all
 	./demo.sh
 
-# The benchmark needs python3 (the runner, the asyncio server) and strace
-# (counting system calls); socat is measured too when it is installed.
-BENCH_PACKAGES = python3 strace
-BENCH_CHECKS   = command -v python3 && command -v strace
+# The benchmark needs python3 (the runner, the asyncio server), strace
+# (counting system calls), and netcat and socat (the clients select_client
+# is measured against; socat is a comparison server too).
+BENCH_PACKAGES = python3 strace netcat-openbsd socat
+BENCH_CHECKS   = command -v python3 && command -v strace && command -v nc \
+	&& command -v socat
 bench-deps:
 	$(call install_missing,benchmark tools,$(BENCH_PACKAGES),$(BENCH_CHECKS))
 

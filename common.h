@@ -13,7 +13,8 @@
  *   errors and usage     report_error(), usage_error(), exit_usage()
  *   standard fds         open_std_fds()
  *   strict parsing       parse_long(), parse_port(), parse_seconds()
- *   descriptors          set_nonblocking(), reopen_nonblocking(), write_all()
+ *   descriptors          set_nonblocking(), write_all()
+ *   stdout, never blocked  struct out_fd: out_fd_open(), out_fd_write()
  *   time                 now_us(), format_seconds()
  *   addresses            format_sockaddr(), format_socket_address()
  *   the byte buffer      struct buffer and buf_*()
@@ -37,6 +38,7 @@
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -209,35 +211,6 @@ set_nonblocking(int fd)
 }
 
 /*
- * reopen_nonblocking - a descriptor of our own for the pipe, FIFO or
- * terminal that fd writes to, with O_NONBLOCK set, for writing.
- *
- * O_NONBLOCK belongs to the open file description, not to the descriptor,
- * and the descriptions behind stdin, stdout and stderr are shared with the
- * shell and with every program it runs in the same terminal or pipeline:
- * set it on fd 1 and they find their output non-blocking too, and fail
- * with EAGAIN.  Opening the same object again makes a new description,
- * ours alone.  Linux reaches any descriptor's object through
- * /proc/self/fd/N, anonymous pipes included; elsewhere a terminal can be
- * opened by its name.  Returns the new descriptor, or -1 with errno set
- * (no /proc, no permission, a pipe whose reader has gone: ENXIO).
- */
-static inline int
-reopen_nonblocking(int fd)
-{
-    const int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-    char path[32];
-    const char *name;
-    int own;
-
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    own = open(path, flags);
-    if (own < 0 && isatty(fd) && (name = ttyname(fd)) != NULL)
-        own = open(name, flags);
-    return own;
-}
-
-/*
  * write_all - write every byte to a *blocking* descriptor, resuming after
  * partial writes and EINTR.  Returns 0, or -1 with errno set.  Never used on
  * a non-blocking socket: that is what the buffers and the write set are for.
@@ -259,6 +232,97 @@ write_all(int fd, const void *data, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* stdout, never blocked                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * struct out_fd - how to write to stdout (or stderr) so that a write
+ * never blocks, while the descriptor stays blocking for everyone else.
+ *
+ * O_NONBLOCK belongs to the open file description, not to the descriptor,
+ * and the descriptions behind stdin, stdout and stderr are shared with the
+ * shell and with every program it runs in the same terminal or pipeline:
+ * set it on fd 1 and they find their output non-blocking too, and fail
+ * with EAGAIN.  So:
+ *   OUT_ANY       a regular file or /dev/null never waits for a reader:
+ *                 write all of it.  A pipe, FIFO or terminal is opened a
+ *                 second time, which makes a description of our own, and
+ *                 that one is made non-blocking: write until EAGAIN.
+ *                 Linux reaches any descriptor's object through
+ *                 /proc/self/fd/N, anonymous pipes included; elsewhere a
+ *                 terminal can be opened by its name.
+ *   OUT_SOCKET    a socket (a service manager's log stream, or inetd):
+ *                 send() with MSG_DONTWAIT.
+ *   OUT_PIPE_BUF  a pipe or terminal we may not open again (no /proc, no
+ *                 permission): select() calls a pipe writable when
+ *                 PIPE_BUF bytes fit, and a blocking write of at most that
+ *                 much then cannot wait.  For a terminal that is a good
+ *                 guess, not a promise.
+ */
+struct out_fd {
+    int fd;                     /* the descriptor to write */
+    bool own;                   /* fd is our own copy: close it at the end */
+    enum { OUT_ANY, OUT_SOCKET, OUT_PIPE_BUF } how;
+};
+
+/* out_fd_open - decide how to write fd (see struct out_fd). */
+static inline void
+out_fd_open(struct out_fd *o, int fd)
+{
+    const int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    struct stat st;
+    char path[32];
+    const char *name;
+    int own;
+
+    *o = (struct out_fd){ .fd = fd, .how = OUT_ANY };
+    if (fstat(fd, &st) < 0)
+        return;                 /* cannot happen after open_std_fds() */
+    if (S_ISSOCK(st.st_mode)) {
+        o->how = OUT_SOCKET;
+        return;
+    }
+    if (!S_ISFIFO(st.st_mode) && !isatty(fd))
+        return;                 /* a file: writing it never waits */
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    own = open(path, flags);
+    if (own < 0 && isatty(fd) && (name = ttyname(fd)) != NULL)
+        own = open(name, flags);
+    if (own >= 0 && own < FD_SETSIZE) {
+        o->fd = own;
+        o->own = true;
+        return;
+    }
+    if (own >= 0)
+        close(own);
+    o->how = OUT_PIPE_BUF;      /* no /proc, no permission, no reader */
+}
+
+/*
+ * out_fd_write - one write of up to len bytes that cannot block.  For
+ * OUT_PIPE_BUF call it only when select() has said writable, once.
+ * Returns what write() returns: -1 with EAGAIN means "not now".
+ */
+static inline ssize_t
+out_fd_write(const struct out_fd *o, const void *data, size_t len)
+{
+    if (o->how == OUT_SOCKET)
+        return send(o->fd, data, len, MSG_DONTWAIT);
+    if (o->how == OUT_PIPE_BUF && len > PIPE_BUF)
+        len = PIPE_BUF;
+    return write(o->fd, data, len);
+}
+
+/* out_fd_close - close our own copy, if we made one. */
+static inline void
+out_fd_close(struct out_fd *o)
+{
+    if (o->own)
+        close(o->fd);
+    o->own = false;
 }
 
 /* ------------------------------------------------------------------ */

@@ -9,20 +9,12 @@
  * or later - would stop the whole select() loop: every client, and even
  * SIGTERM, would wait for that reader.  So the server never writes a line
  * directly.  Each line goes into a bounded queue (struct output), and the
- * loop writes the queue only as far as that cannot block:
- *
- *   - a regular file or /dev/null never waits for a reader: write it all;
- *   - a pipe, FIFO or terminal: O_NONBLOCK belongs to the open file
- *     description, which the shell shares with every program it starts in
- *     that terminal or pipeline; making it non-blocking would make them
- *     fail with EAGAIN.  So we open a description of our own for the same
- *     pipe or terminal (reopen_nonblocking() in common.h), make that one
- *     non-blocking, write until EAGAIN, and let select() say when there is
- *     room again;
- *   - where that is impossible, select() calls a shared blocking pipe
- *     writable when PIPE_BUF bytes fit, so write at most that much, once
- *     per readiness (for a terminal this is a good guess, not a promise);
- *   - a socket (a service manager's log stream): send() with MSG_DONTWAIT.
+ * loop writes the queue only as far as that cannot block: a file at once;
+ * a pipe, FIFO or terminal through a non-blocking description of our own,
+ * never by making the shell's non-blocking; a socket with MSG_DONTWAIT
+ * (struct out_fd in common.h says why and how; select_client writes its
+ * stdout the same way).  The descriptor joins the write set only while
+ * lines wait for it.
  *
  * Past OUTPUT_CAP bytes queued, lines are dropped and counted; once the
  * queue has drained to half of that, one line says how many were lost.
@@ -32,9 +24,6 @@
  */
 #include "server.h"
 
-#include <sys/stat.h>
-
-static void output_init(struct output *o, int fd);
 static void output_write(struct server *s, struct output *o);
 static void output_failed(struct server *s, struct output *o, int err);
 static void output_vprintf(struct server *s, struct output *o,
@@ -57,12 +46,12 @@ output_open(struct server *s)
 {
     struct stat out, err;
 
-    output_init(&s->out, STDOUT_FILENO);
+    out_fd_open(&s->out.dst, STDOUT_FILENO);
     if (fstat(STDOUT_FILENO, &out) == 0 && fstat(STDERR_FILENO, &err) == 0 &&
         out.st_dev == err.st_dev && out.st_ino == err.st_ino) {
         s->err = &s->out;
     } else {
-        output_init(&s->err_stream, STDERR_FILENO);
+        out_fd_open(&s->err_stream.dst, STDERR_FILENO);
         s->err = &s->err_stream;
     }
 }
@@ -80,32 +69,6 @@ output_streams(struct server *s, struct output *streams[2])
     streams[0] = s->err;
     streams[1] = &s->out;
     return 2;
-}
-
-/* output_init - decide how fd can be written without blocking. */
-static void
-output_init(struct output *o, int fd)
-{
-    struct stat st;
-    int own;
-
-    *o = (struct output){ .fd = fd, .how = OUT_NOWAIT };
-    if (fstat(fd, &st) < 0)
-        return;                 /* cannot happen after open_std_fds() */
-    if (S_ISSOCK(st.st_mode)) {
-        o->how = OUT_SOCKET;
-        return;
-    }
-    if (!S_ISFIFO(st.st_mode) && !isatty(fd))
-        return;                 /* a file: writing it never waits */
-    own = reopen_nonblocking(fd);
-    if (own >= 0 && own < FD_SETSIZE) {
-        o->fd = own;
-        return;
-    }
-    if (own >= 0)
-        close(own);
-    o->how = OUT_PIPE_BUF;
 }
 
 /* ------------------------------------------------------------------ */
@@ -184,9 +147,9 @@ output_watch(struct server *s, fd_set *wset, int *maxfd)
 
     for (size_t i = 0; i < n; i++)
         if (buf_len(&streams[i]->queue) > 0 && !streams[i]->broken) {
-            FD_SET(streams[i]->fd, wset);
-            if (streams[i]->fd > *maxfd)
-                *maxfd = streams[i]->fd;
+            FD_SET(streams[i]->dst.fd, wset);
+            if (streams[i]->dst.fd > *maxfd)
+                *maxfd = streams[i]->dst.fd;
         }
 }
 
@@ -199,7 +162,7 @@ output_writable(struct server *s, const fd_set *wset)
 
     for (size_t i = 0; i < n; i++)
         if (buf_len(&streams[i]->queue) > 0 &&
-            FD_ISSET(streams[i]->fd, wset)) {
+            FD_ISSET(streams[i]->dst.fd, wset)) {
             streams[i]->ready = true;
             output_write(s, streams[i]);
         }
@@ -253,8 +216,7 @@ output_close(struct server *s)
 
     for (size_t i = 0; i < n; i++) {
         buf_free(&streams[i]->queue);
-        if (streams[i]->fd > STDERR_FILENO)
-            close(streams[i]->fd);
+        out_fd_close(&streams[i]->dst);
     }
 }
 
@@ -270,20 +232,13 @@ output_write(struct server *s, struct output *o)
     int len;
 
     while (buf_len(&o->queue) > 0 && !o->broken) {
-        const char *p = o->queue.data + o->queue.start;
-        size_t want = buf_len(&o->queue);
         ssize_t n;
 
-        if (o->how == OUT_PIPE_BUF) {
-            if (!o->ready)
-                break;          /* select() has not said so */
-            o->ready = false;   /* one write per readiness */
-            want = want < PIPE_BUF ? want : PIPE_BUF;
-        }
-        if (o->how == OUT_SOCKET)
-            n = send(o->fd, p, want, MSG_DONTWAIT | MSG_NOSIGNAL);
-        else
-            n = write(o->fd, p, want);
+        if (o->dst.how == OUT_PIPE_BUF && !o->ready)
+            break;              /* select() has not said so */
+        o->ready = false;       /* OUT_PIPE_BUF: one write per readiness */
+        n = out_fd_write(&o->dst, o->queue.data + o->queue.start,
+                         buf_len(&o->queue));
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -18,9 +18,9 @@
  * a timeout, which is select()'s other classic use.
  *
  * Exit status: 0 success; 1 usage error; 2 could not connect (refused, timed
- * out, unreachable, unknown host, no UDP server); 3 the server closed or
- * reset the connection before we were done; 4 a local error (reading stdin,
- * writing stdout, out of memory).
+ * out, unreachable, unknown host, no UDP server, not one UDP reply); 3 the
+ * server closed or reset the connection before we were done; 4 a local
+ * error (reading stdin, writing stdout, out of memory).
  */
 #define PROGNAME "select_client"
 #define _POSIX_C_SOURCE 200809L
@@ -66,8 +66,15 @@ struct client {
     bool sent_eof;              /* TCP: all of stdin sent, then SHUT_WR */
     struct buffer to_server;    /* read from stdin, not yet sent */
     struct buffer to_stdout;    /* received, not yet written to stdout */
+    struct out_fd out;          /* how stdout is written without blocking */
+    bool stdout_ready;          /* OUT_PIPE_BUF: select() said writable */
 
     /* UDP only */
+    struct addrinfo *addrs;     /* HOST's addresses, kept: see probe_len */
+    struct addrinfo *next_addr; /* the one to try after this one, or NULL */
+    bool probing;               /* no reply yet, and other addresses left */
+    size_t probe_len;           /* probing: bytes of to_server sent once,
+                                   kept until a reply, a refusal or 1 s */
     bool skipping_line;         /* dropping the rest of a too-long line */
     unsigned long datagrams;    /* datagrams sent */
     unsigned long replies;      /* datagrams received */
@@ -82,6 +89,7 @@ static int flush_stdout(void);
 
 /* Connecting */
 static int connect_to_server(struct client *c);
+static int connect_from(struct client *c, struct addrinfo *ai);
 static int try_address(struct client *c, const struct addrinfo *ai);
 static int connect_within_timeout(const struct client *c, int fd,
                                   const struct addrinfo *ai);
@@ -95,15 +103,19 @@ static bool room_for_replies(const struct client *c);
 static bool want_to_send(const struct client *c);
 static bool waiting_for_replies(const struct client *c);
 static int64_t next_timeout(const struct client *c);
-static int stdout_writable(struct client *c);
+static int write_stdout(struct client *c);
 static int socket_readable(struct client *c);
 static int socket_writable(struct client *c);
 static int stdin_readable(struct client *c);
 static int send_datagrams(struct client *c);
+static void end_probe(struct client *c);
+static int next_udp_address(struct client *c);
 static int reply_wait_over(struct client *c);
 
 /* The end */
 static int server_closed(struct client *c);
+static int send_failed(struct client *c, int err, const char *what);
+static void read_to_end(struct client *c);
 static int socket_failed(struct client *c, int err, const char *what);
 static int out_of_memory(void);
 static int end_session(struct client *c, int status, const char *why);
@@ -131,12 +143,16 @@ main(int argc, char **argv)
      * whoever reads our output goes away, as in `select_client ... | head -1`,
      * we end quietly like any other Unix filter, and the shell knows why.
      */
+    out_fd_open(&c.out, STDOUT_FILENO);
     if ((status = connect_to_server(&c)) == RUNNING)
         status = run_session(&c);
     if (c.sock >= 0 && close(c.sock) < 0)
         report_error(errno, "close socket");
+    out_fd_close(&c.out);
     buf_free(&c.to_server);
     buf_free(&c.to_stdout);
+    if (c.addrs != NULL)
+        freeaddrinfo(c.addrs);
     return status;
 }
 
@@ -230,8 +246,10 @@ print_usage(void)
     printf("  -u, --udp     send each stdin line as one datagram (at most\n"
            "                %d bytes) and print each reply as a line; at the\n"
            "                end of stdin, wait until every datagram has a\n"
-           "                reply, or until none came for %s\n", MAX_DATAGRAM,
-           format_seconds(UDP_REPLY_WAIT_US, wait, sizeof wait));
+           "                reply, or until none came for %s.  A host with\n"
+           "                several addresses: until one answers, send one\n"
+           "                datagram, and move on if it is refused\n",
+           MAX_DATAGRAM, format_seconds(UDP_REPLY_WAIT_US, wait, sizeof wait));
     printf("  -4, -6        use IPv4 only, or IPv6 only\n"
            "  -q, --quiet   do not print the 'connected to' line\n"
            "  -v, --trace   narrate every select() call on stderr\n"
@@ -241,7 +259,7 @@ print_usage(void)
            "  %d  success\n"
            "  %d  usage error\n"
            "  %d  could not connect (refused, timed out, unreachable,\n"
-           "     unknown host, no UDP server)\n"
+           "     unknown host, no UDP server, not one UDP reply)\n"
            "  %d  the server closed or reset the connection before we were\n"
            "     done\n"
            "  %d  a local error (reading stdin, writing stdout, out of\n"
@@ -278,14 +296,14 @@ flush_stdout(void)
 /*
  * connect_to_server - resolve HOST and try each address in turn until one
  * connects.  Returns RUNNING with c->sock connected, or STATUS_NO_CONNECT
- * after one line per failed address.
+ * after one line per failed address.  UDP keeps the list: its connect()
+ * succeeds whatever is there, and only the first datagram tells.
  */
 static int
 connect_to_server(struct client *c)
 {
-    struct addrinfo hints, *list, *ai;
-    char local[ADDR_STRLEN];
-    int rc;
+    struct addrinfo hints, *list;
+    int rc, status;
 
     /* No AI_ADDRCONFIG: it hides ::1 and 127.0.0.1 on hosts (and network
      * namespaces) whose only interface is loopback. */
@@ -306,11 +324,33 @@ connect_to_server(struct client *c)
                      rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         return STATUS_NO_CONNECT;
     }
-    for (ai = list; ai != NULL && c->sock < 0; ai = ai->ai_next)
+    status = connect_from(c, list);
+    if (c->udp) {
+        c->addrs = list;
+    } else {
+        freeaddrinfo(list);
+        c->next_addr = NULL;
+    }
+    return status;
+}
+
+/*
+ * connect_from - try the addresses from ai on until one connects; note the
+ * next one.  A UDP client with another address to go to "probes": it
+ * sends one datagram and waits for its answer before the rest (see
+ * send_datagrams).  Returns RUNNING or STATUS_NO_CONNECT.
+ */
+static int
+connect_from(struct client *c, struct addrinfo *ai)
+{
+    char local[ADDR_STRLEN];
+
+    for (; ai != NULL && c->sock < 0; ai = ai->ai_next)
         c->sock = try_address(c, ai);
-    freeaddrinfo(list);
     if (c->sock < 0)
         return STATUS_NO_CONNECT;
+    c->next_addr = ai;
+    c->probing = c->udp && ai != NULL;
 
     /* The local port is the one the kernel chose while connecting. */
     if (!c->quiet)
@@ -430,11 +470,17 @@ run_session(struct client *c)
 
     while (status == RUNNING) {
         fd_set rset, wset;
-        int nfds = c->sock + 1;         /* above 0-2: open_std_fds() */
+        /* The highest descriptor is the socket or our copy of stdout (both
+         * above 0-2: open_std_fds()). */
+        int nfds = (c->sock > c->out.fd ? c->sock : c->out.fd) + 1;
 
         /* UDP after stdin EOF: stop when all replies are in, or none came. */
         if (waiting_for_replies(c) && (status = reply_wait_over(c)) != RUNNING)
             break;
+        /* UDP, probing: neither a reply nor a refusal within the wait.
+         * Nothing says the address is wrong: carry on with it. */
+        if (c->probe_len > 0 && now_us() >= c->last_udp_us + UDP_REPLY_WAIT_US)
+            end_probe(c);
 
         /* Rebuild both sets on every pass: interest follows the buffers. */
         FD_ZERO(&rset);
@@ -446,7 +492,7 @@ run_session(struct client *c)
         if (want_to_send(c))
             FD_SET(c->sock, &wset);
         if (buf_len(&c->to_stdout) > 0)
-            FD_SET(STDOUT_FILENO, &wset);
+            FD_SET(c->out.fd, &wset);
 
         /* Sleep until something is ready (or the UDP reply wait ends). */
         if (select_traced(c, nfds, &rset, &wset, next_timeout(c)) < 0) {
@@ -457,8 +503,10 @@ run_session(struct client *c)
         }
 
         /* stdout can take more: write, which makes room to read the socket. */
-        if (FD_ISSET(STDOUT_FILENO, &wset))
-            status = stdout_writable(c);
+        if (FD_ISSET(c->out.fd, &wset)) {
+            c->stdout_ready = true;
+            status = write_stdout(c);
+        }
 
         /* The server sent something, or closed, or reset the connection. */
         if (status == RUNNING && FD_ISSET(c->sock, &rset))
@@ -524,14 +572,14 @@ room_for_replies(const struct client *c)
  * want_to_send - is something queued that the socket should take?  In UDP
  * mode only a whole line is a datagram; the tail of a line still being
  * typed must not make us ask for writability (select() would return at
- * once, every time: a busy loop).
+ * once, every time: a busy loop).  Nor may a probe waiting for its answer.
  */
 static bool
 want_to_send(const struct client *c)
 {
     const struct buffer *b = &c->to_server;
 
-    if (buf_len(b) == 0)
+    if (buf_len(b) == 0 || c->probe_len > 0)
         return false;
     if (!c->udp || !c->stdin_open)
         return true;
@@ -547,40 +595,51 @@ waiting_for_replies(const struct client *c)
 
 /*
  * next_timeout - microseconds until the only deadline we have, the end of
- * the UDP reply wait; -1 when nothing is due (select() may then sleep until
- * a descriptor is ready, however long that takes).
+ * the UDP reply wait (for all replies, or for a probe's); -1 when nothing
+ * is due (select() may then sleep until a descriptor is ready, however
+ * long that takes).
  */
 static int64_t
 next_timeout(const struct client *c)
 {
     int64_t left;
 
-    if (!waiting_for_replies(c))
+    if (!waiting_for_replies(c) && c->probe_len == 0)
         return -1;
     left = c->last_udp_us + UDP_REPLY_WAIT_US - now_us();
     return left > 0 ? left : 0;
 }
 
 /*
- * stdout_writable - write some of what the server sent.  stdout stays
- * blocking (it belongs to the user's shell), and a blocking write to a pipe
- * waits until all of it fits.  Linux and the BSDs call a pipe writable when
- * PIPE_BUF bytes fit, so write no more than that: this write cannot block.
+ * write_stdout - write what the server sent, as far as that cannot block
+ * (struct out_fd in common.h): a pipe is filled up to the brim, a file
+ * takes everything, and what is left waits for select() to say stdout has
+ * room.  socket_readable() calls this at once too, so most bytes go out
+ * without a trip through select().  Only a pipe we could not open again
+ * (OUT_PIPE_BUF) is written strictly once per readiness.
  */
 static int
-stdout_writable(struct client *c)
+write_stdout(struct client *c)
 {
     struct buffer *out = &c->to_stdout;
-    size_t len = buf_len(out) < PIPE_BUF ? buf_len(out) : PIPE_BUF;
-    ssize_t n = write(STDOUT_FILENO, out->data + out->start, len);
 
-    if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-            return RUNNING;
-        report_error(errno, "write stdout");
-        return STATUS_LOCAL;
+    while (buf_len(out) > 0) {
+        ssize_t n;
+
+        if (c->out.how == OUT_PIPE_BUF && !c->stdout_ready)
+            return RUNNING;             /* wait for select() */
+        c->stdout_ready = false;
+        n = out_fd_write(&c->out, out->data + out->start, buf_len(out));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return RUNNING;
+            report_error(errno, "write stdout");
+            return STATUS_LOCAL;
+        }
+        buf_consume(out, (size_t)n);
     }
-    buf_consume(out, (size_t)n);
     return RUNNING;
 }
 
@@ -611,11 +670,13 @@ socket_readable(struct client *c)
         p[n++] = '\n';
         c->replies++;
         c->last_udp_us = now_us();
+        if (c->probing)
+            end_probe(c);       /* the right address: send the rest */
     } else if (n == 0) {
         return server_closed(c);
     }
     in->end += (size_t)n;
-    return RUNNING;
+    return write_stdout(c);
 }
 
 /*
@@ -632,10 +693,10 @@ socket_writable(struct client *c)
     if (c->udp)
         return send_datagrams(c);
     if (buf_flush(c->sock, &c->to_server) < 0)
-        return socket_failed(c, errno, "send to");
+        return send_failed(c, errno, "send to");
     if (!c->stdin_open && buf_len(&c->to_server) == 0 && !c->sent_eof) {
         if (shutdown(c->sock, SHUT_WR) < 0)
-            return socket_failed(c, errno, "shutdown");
+            return send_failed(c, errno, "shutdown");
         c->sent_eof = true;
     }
     return RUNNING;
@@ -692,8 +753,8 @@ send_datagrams(struct client *c)
                 report_error(0, "line longer than %d bytes does not fit in "
                              "one datagram; skipped", MAX_DATAGRAM);
             c->skipping_line = !whole;
-        } else if (!whole) {
-            break;                      /* wait for the rest of the line */
+        } else if (!whole || c->probe_len > 0) {
+            break;      /* the rest of the line, or the probe's answer */
         } else if (send(c->sock, line, len, MSG_NOSIGNAL) < 0) {
             if (errno == EINTR)
                 continue;
@@ -703,10 +764,45 @@ send_datagrams(struct client *c)
         } else {
             c->datagrams++;
             c->last_udp_us = now_us();
+            if (c->probing) {
+                /* Kept: if this address refuses it, it goes to the next. */
+                c->probe_len = len + (nl != NULL);
+                break;
+            }
         }
         buf_consume(b, len + (nl != NULL));
     }
     return RUNNING;
+}
+
+/* end_probe - this address stands: forget the probe, send the rest. */
+static void
+end_probe(struct client *c)
+{
+    buf_consume(&c->to_server, c->probe_len);
+    c->probe_len = 0;
+    c->probing = false;
+}
+
+/*
+ * next_udp_address - our datagram was refused (an ICMP "port unreachable"
+ * came back, and the socket reports ECONNREFUSED) before any reply: as a
+ * TCP client does after a refused connect(), move on to HOST's next
+ * address, and send the probe again there.  Returns RUNNING, or
+ * STATUS_NO_CONNECT when no address is left to try.
+ */
+static int
+next_udp_address(struct client *c)
+{
+    report_error(0, "no UDP server at %s; trying the next address", c->peer);
+    if (close(c->sock) < 0)
+        report_error(errno, "close socket");
+    c->sock = -1;
+    if (c->probe_len > 0) {
+        c->datagrams--;         /* it will be sent again */
+        c->probe_len = 0;
+    }
+    return connect_from(c, c->next_addr);
 }
 
 /*
@@ -724,9 +820,16 @@ reply_wait_over(struct client *c)
         return end_session(c, STATUS_OK, NULL);
     if (now_us() < c->last_udp_us + UDP_REPLY_WAIT_US)
         return RUNNING;
+    format_seconds(UDP_REPLY_WAIT_US, t, sizeof t);
+    if (c->replies == 0) {
+        /* Not one answer: nobody there (or a firewall ate the ICMP). */
+        snprintf(why, sizeof why, "no reply from %s to any of %lu datagram%s"
+                 " within %s", c->peer, c->datagrams,
+                 c->datagrams == 1 ? "" : "s", t);
+        return end_session(c, STATUS_NO_CONNECT, why);
+    }
     snprintf(why, sizeof why, "%lu of %lu datagrams had no reply within %s",
-             c->datagrams - c->replies, c->datagrams,
-             format_seconds(UDP_REPLY_WAIT_US, t, sizeof t));
+             c->datagrams - c->replies, c->datagrams, t);
     return end_session(c, STATUS_OK, c->quiet ? NULL : why);
 }
 
@@ -749,15 +852,58 @@ server_closed(struct client *c)
 }
 
 /*
+ * send_failed - send() or shutdown() failed: the server has closed or
+ * reset the connection.  What it sent before that may still wait, unread,
+ * in our receive queue (we stop reading the socket while stdout is full):
+ * its last echo, a "*** kicked" or "*** idle timeout" notice.  Read it to
+ * the end and deliver it before saying why we stop.  Returns the exit
+ * status.
+ */
+static int
+send_failed(struct client *c, int err, const char *what)
+{
+    if (!c->udp)
+        read_to_end(c);
+    return socket_failed(c, err, what);
+}
+
+/*
+ * read_to_end - take everything left in the socket's receive queue, past
+ * BUFFER_LIMIT if need be (the kernel's buffer bounds it), until EOF, the
+ * reset itself, or nothing more to read.
+ */
+static void
+read_to_end(struct client *c)
+{
+    for (;;) {
+        char *p = buf_reserve(&c->to_stdout, READ_CHUNK);
+        ssize_t n;
+
+        if (p == NULL)
+            return;
+        n = recv(c->sock, p, READ_CHUNK, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        c->to_stdout.end += (size_t)n;
+    }
+}
+
+/*
  * socket_failed - end the session after send(), recv() or shutdown() on
  * the socket failed with err; what names the call.  A UDP error means
  * there is nobody to talk to: an ICMP port-unreachable comes back as
- * ECONNREFUSED on the next send() or recv().  Returns the exit status.
+ * ECONNREFUSED on the next send() or recv(); before the first reply, the
+ * next address may do better.  Returns the exit status.
  */
 static int
 socket_failed(struct client *c, int err, const char *what)
 {
     char why[ADDR_STRLEN + 128];
+
+    if (c->udp && err == ECONNREFUSED && c->probing)
+        return next_udp_address(c);
 
     if (c->udp && err == ECONNREFUSED)
         snprintf(why, sizeof why, "no UDP server at %s", c->peer);

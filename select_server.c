@@ -18,8 +18,9 @@
  * Start reading at main(), then serve(): the select() loop itself, which fits
  * on one screen.  The functions after it are the handlers it calls, in the
  * order it calls them; setting up (options, sockets, limits) comes last.
- * Chat mode is in chat.c, the console in console.c, everything the server
- * prints goes through output.c, and server.h holds what they share.
+ * Chat mode is in chat.c, UDP in udp.c, the console in console.c,
+ * everything the server prints goes through output.c, and server.h holds
+ * what they share.
  */
 #include "server.h"
 
@@ -28,7 +29,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 
 /* The signal handler's only link to the loop: the self-pipe's write end. */
 static int signal_pipe_wfd = -1;
@@ -53,8 +53,6 @@ static void refuse_client(struct server *s, int fd, const char *peer);
 static void handle_writable(struct server *s, struct client *c);
 static void handle_readable(struct server *s, struct client *c);
 static void flush_queued_output(struct server *s);
-static void handle_datagram(struct server *s);
-static bool loop_risk(const struct server *s, const struct sockaddr *sa);
 static void expire_idle_clients(struct server *s, int64_t now);
 static void close_marked_clients(struct server *s);
 static void close_client(struct server *s, struct client *c);
@@ -643,80 +641,6 @@ flush_queued_output(struct server *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* UDP                                                                 */
-/* ------------------------------------------------------------------ */
-
-/*
- * handle_datagram - echo one datagram to its sender.  UDP keeps message
- * boundaries: one recvmsg() is one datagram, and what does not fit in the
- * buffer is lost (MSG_TRUNC says so), never delivered by the next call.
- */
-static void
-handle_datagram(struct server *s)
-{
-    struct sockaddr_storage ss;
-    struct iovec iov = { .iov_base = s->readbuf,
-                         .iov_len = (size_t)s->opt.read_size };
-    struct msghdr msg = { .msg_name = &ss, .msg_namelen = sizeof ss,
-                          .msg_iov = &iov, .msg_iovlen = 1 };
-    char peer[ADDR_STRLEN];
-    ssize_t n = recvmsg(s->udp_fd, &msg, 0);
-
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            log_error(s, errno, "recvmsg udp");
-        return;
-    }
-    format_sockaddr((struct sockaddr *)&ss, msg.msg_namelen, peer,
-                    sizeof peer);
-    s->udp_datagrams++;
-    s->bytes_in += (uint64_t)n;
-    if (loop_risk(s, (struct sockaddr *)&ss)) {
-        s->udp_ignored++;
-        if (s->trace)
-            print_line(s, "udp %s: ignored (a reply could start a loop)",
-                       peer);
-        return;
-    }
-    if (msg.msg_flags & MSG_TRUNC) {
-        s->udp_truncated++;
-        log_event(s, "udp %s: datagram truncated to %zd byte%s"
-                  " (--read-size %ld)", peer, n, plural(n), s->opt.read_size);
-    } else if (s->trace) {
-        print_line(s, "udp %s: %zd byte%s", peer, n, plural(n));
-    }
-    if (sendto(s->udp_fd, s->readbuf, (size_t)n, 0, (struct sockaddr *)&ss,
-               msg.msg_namelen) < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            log_error(s, errno, "sendto udp %s", peer);
-        return;                 /* UDP may lose a datagram; so do we */
-    }
-    s->bytes_out += (uint64_t)n;
-}
-
-/*
- * loop_risk - a datagram we must not answer.  UDP's source address is
- * whatever the sender wrote: one spoofed datagram "from" another echo
- * server (our own port elsewhere, or a classic service below 1024: echo 7,
- * daytime 13, chargen 19, DNS 53, NTP 123...) would make the two servers
- * answer each other forever (the "Loop DoS" attacks, CVE-2024-2169).  Real
- * clients send from an ephemeral port, so they are never refused.
- */
-static bool
-loop_risk(const struct server *s, const struct sockaddr *sa)
-{
-    unsigned port;
-
-    if (sa->sa_family == AF_INET)
-        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-    else if (sa->sa_family == AF_INET6)
-        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-    else
-        return false;
-    return port < 1024 || port == s->port;
-}
-
-/* ------------------------------------------------------------------ */
 /* Deadlines and closing                                               */
 /* ------------------------------------------------------------------ */
 
@@ -1154,6 +1078,11 @@ open_listeners(struct server *s)
         /* UDP on the very address and port the listener got. */
         s->udp_fd = open_socket(s, (struct sockaddr *)&ss, sslen, SOCK_DGRAM,
                                 &failed_call);
+        if (s->udp_fd >= 0 && udp_ask_destination(s->udp_fd,
+                                                  ss.ss_family) < 0) {
+            report_error(errno, "setsockopt IP_PKTINFO/IPV6_RECVPKTINFO");
+            exit(EXIT_STARTUP);
+        }
         if (s->udp_fd >= 0)
             return;
         err = errno;

@@ -4,6 +4,7 @@
  *
  *   select_server.c  main(), the select() loop, accepting, echo, UDP, closing
  *   chat.c           chat mode: lines, the sender's budget, relaying
+ *   udp.c            the UDP echo, answered from the address asked
  *   console.c        the operator's commands on stdin, and the terminal
  *   output.c         everything the server prints, without ever blocking
  *   text.c, text.h   line splitting and escaping (pure: unit-tested alone)
@@ -84,15 +85,10 @@ struct client {
 /*
  * One of the server's own output streams, stdout or stderr: a bounded
  * queue of whole lines and the way to write them without blocking (see
- * output.c).
+ * output.c, and struct out_fd in common.h).
  */
 struct output {
-    int fd;                     /* 1 or 2, or our own copy of it */
-    enum {
-        OUT_NOWAIT,             /* a file, or our own non-blocking copy */
-        OUT_SOCKET,             /* send() with MSG_DONTWAIT */
-        OUT_PIPE_BUF,           /* shared and blocking: PIPE_BUF a time */
-    } how;
+    struct out_fd dst;          /* where the lines go, and how */
     bool ready;                 /* OUT_PIPE_BUF: select() said writable */
     bool broken;                /* a write failed for good: discard */
     bool dropping;              /* over OUTPUT_CAP: drop until drained */
@@ -151,6 +147,10 @@ void chat_resume(struct server *s, int64_t now);
 int64_t chat_resume_time(const struct client *c);
 void broadcast(struct server *s, const struct client *except,
                const char *text, size_t len);
+
+/* udp.c */
+int udp_ask_destination(int fd, int family);
+void handle_datagram(struct server *s);
 
 /* console.c */
 bool console_watched(const struct server *s, int64_t now);

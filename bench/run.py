@@ -13,6 +13,10 @@ as soon as a good server does.
     bench/run.py                  everything, results in bench/RESULTS.md
     bench/run.py --runs 1 --seconds 1 --servers select_server,textbook_select
 
+It also times the other half of the project, select_client, against netcat
+and socat as a client in a pipeline: the same file through the same
+select_server's echo, into a pipe and into /dev/null (client_pipeline).
+
 Start reading at main(); SERVERS and SCENARIOS say what is measured.
 """
 
@@ -82,6 +86,10 @@ def main():
                     help="measured seconds per timed run")
     ap.add_argument("--servers", default=",".join(SERVERS),
                     help="comma-separated subset of: " + ", ".join(SERVERS))
+    ap.add_argument("--client-runs", type=int, default=7,
+                    help="runs per median of the client pipeline (0: skip)")
+    ap.add_argument("--client-mib", type=int, default=512,
+                    help="MiB the client pipeline sends through the echo")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     args = ap.parse_args()
 
@@ -134,6 +142,9 @@ def main():
         extras["shutdown"] = shutdown_latency()
         for line in extras["shutdown"]:
             print(line, flush=True)
+    if args.client_runs > 0:
+        extras["clients"] = client_pipeline(args.client_runs,
+                                            args.client_mib, pin)
 
     elapsed = time.monotonic() - started
     extras["steal"] = steal_share(cpu_before, cpu_ticks())
@@ -345,6 +356,87 @@ def count_syscalls(name, pin):
         server.stop()
 
 
+# name: the client command; HOST and PORT are filled in.  Each reads the
+# file on stdin, half-closes at its end and exits once the echo is over.
+CLIENTS = {
+    "select_client": [os.path.join(ROOT, "select_client"), "-q", "HOST",
+                      "PORT"],
+    "nc": ["nc", "-N", "HOST", "PORT"],
+    "socat": ["socat", "-t", "60", "STDIO", "TCP:HOST:PORT"],
+}
+SINKS = {"pipe": "| cat >/dev/null", "devnull": ">/dev/null"}
+
+
+def client_pipeline(runs, mib, pin):
+    """Wall time of `CLIENT HOST PORT <file | cat >/dev/null` (and with
+    stdout on /dev/null) through one select_server, for select_client,
+    netcat (nc -N) and socat: medians of `runs` runs, the clients taking
+    turns.  The server is on CPU 0, the pipeline on CPU 1.  Every client
+    must first echo the whole file (wc -c), or it is left out."""
+    clients = [c for c in CLIENTS if shutil.which(CLIENTS[c][0])]
+    for c in set(CLIENTS) - set(clients):
+        print(f"{c} is not installed: left out of the client pipeline",
+              flush=True)
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    data = tempfile.NamedTemporaryFile(prefix="bench-client-", dir=shm)
+    with open("/dev/urandom", "rb") as rnd:
+        for _ in range(mib):
+            data.write(rnd.read(1 << 20))
+    data.flush()
+    server = Server("select_server", pin)
+    times = {(c, sink): [] for c in clients for sink in SINKS}
+    try:
+        def pipeline(client, tail):
+            cmd = " ".join(a.replace("HOST", HOST).replace("PORT", server.port)
+                           for a in CLIENTS[client])
+            shell = f"{cmd} <{data.name} {tail}"
+            return (["taskset", "-c", "1", "sh", "-c", shell] if pin
+                    else ["sh", "-c", shell])
+
+        for c in list(clients):
+            p = subprocess.run(pipeline(c, "| wc -c"), capture_output=True,
+                               text=True, timeout=300)
+            if p.stdout.strip() != str(mib << 20):
+                print(f"  {c}: echoed {p.stdout.strip() or 'nothing'} of"
+                      f" {mib << 20} bytes: left out", flush=True)
+                clients.remove(c)
+        for _ in range(runs):
+            for sink, tail in SINKS.items():
+                for c in clients:
+                    t = time.monotonic()
+                    subprocess.run(pipeline(c, tail), timeout=300, check=True)
+                    times[(c, sink)].append(time.monotonic() - t)
+    finally:
+        server.stop()
+        data.close()
+    result = {}
+    for c in clients:
+        result[c] = {sink: sorted(times[(c, sink)]) for sink in SINKS}
+        print(f"{c:16} client pipe={statistics.median(result[c]['pipe']):.3f}s"
+              f" devnull={statistics.median(result[c]['devnull']):.3f}s",
+              flush=True)
+    return {"runs": runs, "mib": mib, "times": result}
+
+
+def client_table(clients):
+    """The client pipeline's medians, and each as a multiple of nc's."""
+    times = clients["times"]
+    base = times.get("nc")
+    lines = ["| client | into a pipe, s | vs nc | into /dev/null, s | vs nc |"
+             " every run, pipe | every run, /dev/null |",
+             "|---|---:|---:|---:|---:|---|---|"]
+    for c, t in times.items():
+        cells = [c]
+        for sink in SINKS:
+            med = statistics.median(t[sink])
+            cells.append(f"{med:.3f}")
+            cells.append(f"{med / statistics.median(base[sink]):.2f}"
+                         if base else "-")
+        cells += [" ".join(f"{v:.2f}" for v in t[sink]) for sink in SINKS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def idle_wakeups():
     """select() calls select_server makes in 5 s with 100 quiet clients:
     with no idle timeout (expected: none) and with -t 2 (expected: about
@@ -547,6 +639,16 @@ def render(results, spread, servers, extras, args, pin, elapsed):
                 f" {extras['idle']['no_timeout']} with no idle timeout,"
                 f" {extras['idle']['timeout_2s']} with `-t 2` (the clients"
                 " expire after 2 s)."]
+    if extras.get("clients"):
+        cl = extras["clients"]
+        out += ["", f"select_client as a client in a pipeline, against nc"
+                f" and socat: {cl['mib']} MiB of random bytes through"
+                " select_server's echo, `CLIENT 127.0.0.1 PORT <file |"
+                " cat >/dev/null` and `... >/dev/null`, wall time, median of"
+                f" {cl['runs']} runs (the clients take turns; server on CPU 0,"
+                " pipeline on CPU 1 when pinned). nc is `nc -N` (OpenBSD"
+                " netcat), socat `socat -t 60 STDIO TCP:...`:", "",
+                client_table(cl)]
     if extras.get("shutdown"):
         out += ["", "select_client's time to exit after the server goes"
                 " away (bench/shutdown_latency -n 20):", "", "```"]

@@ -255,3 +255,79 @@ socket_fd() {
     assert_equal "$(stat -c %s "$OUT")" 1048576
     cmp <(yes | head -c 1048576) "$OUT"
 }
+
+@test "the server resets while our stdout is full: what it sent before the reset still comes out" {
+    # A peer that waits 1 s, sends 350 000 bytes and LAST, and closes with
+    # our input unread (so its kernel sends a RST).  Our stdout is a pipe
+    # nobody reads for 3 s: 64 KiB fit in the pipe, 256 KiB in our buffer,
+    # the rest - LAST with it - waits in the kernel's receive queue when
+    # the RST makes our send() fail.
+    start_bg "$BATS_TEST_TMPDIR/peer" "$PEER" lastwords 127.0.0.1 0 350000
+    wait_for "the peer's port" grep -q '^listening on port ' "$BATS_TEST_TMPDIR/peer.out"
+    PORT=$(sed -n 's/^listening on port //p' "$BATS_TEST_TMPDIR/peer.out")
+
+    run --separate-stderr timeout 20 bash -c \
+        'head -c 10M /dev/zero | "$1" -q 127.0.0.1 "$2" | (sleep 3; tail -c 5)
+         exit "${PIPESTATUS[1]}"' _ "$CLIENT" "$PORT"
+    assert_failure 3
+    assert_output LAST
+    assert_equal "$stderr" "select_client: connection reset by server"
+}
+
+@test "-u: not one reply to any datagram is a failure: exit 2, and the message says so" {
+    # A UDP socket that takes datagrams and never answers.
+    exec {silent}< <(exec python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(30)
+' 3>&-)
+    BG_PIDS+=("$!")
+    read -r -t "$WAIT_LIMIT" SILENT_PORT <&"$silent"
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u 127.0.0.1 "$SILENT_PORT" <<<$'one\ntwo'
+    assert_failure 2
+    assert_output ""
+    assert_equal "$stderr" "select_client: no reply from 127.0.0.1:$SILENT_PORT to any of 2 datagrams within 1s"
+}
+
+@test "-u to a name with two addresses, the first refused: it moves on to the second, as TCP does" {
+    [[ $(id -u) == 0 ]] || skip "needs root, for a hosts file of its own (unshare -m)"
+    command -v unshare >/dev/null || skip "unshare is not installed"
+    # twoaddrs is ::1 and then 127.0.0.1 (RFC 6724 puts IPv6 first); the
+    # server listens on 127.0.0.1 only.
+    printf '::1 twoaddrs\n127.0.0.1 twoaddrs\n' >"$BATS_TEST_TMPDIR/hosts"
+    start_server --bind 127.0.0.1
+
+    run --separate-stderr timeout "$WAIT_LIMIT" unshare -m sh -c \
+        'mount --bind "$1" /etc/hosts && exec "$2" -u twoaddrs "$3"' _ \
+        "$BATS_TEST_TMPDIR/hosts" "$CLIENT" "$PORT" <<<$'first\nsecond'
+    assert_success
+    assert_output $'first\nsecond'
+    run echo "$stderr"
+    assert_line --index 0 --regexp "^connected to \\[::1\\]:$PORT from \\[::1\\]:[0-9]+\$"
+    assert_line --index 1 "select_client: no UDP server at [::1]:$PORT; trying the next address"
+    assert_line --index 2 --regexp "^connected to 127\\.0\\.0\\.1:$PORT from 127\\.0\\.0\\.1:[0-9]+\$"
+    assert_equal "${#lines[@]}" 3
+}
+
+@test "into a pipe, stdout is written in large writes, not PIPE_BUF at a time, and stays blocking for the shell" {
+    start_server
+    head -c 4194304 /dev/urandom >"$IN"
+    # strace counts the write()s: only stdout is written with write() (the
+    # socket takes send()).  The python3 after it shares our stdout's open
+    # file description, and reports whether it was left non-blocking.
+    run --separate-stderr timeout 30 bash -c '
+        { strace -f -e trace=write -o "$1" "$2" -q 127.0.0.1 "$3" <"$4"
+          python3 -c "import fcntl, os, sys; print(\"stdout non-blocking:\", bool(fcntl.fcntl(1, fcntl.F_GETFL) & os.O_NONBLOCK), file=sys.stderr)"
+        } | cat >"$5"' _ "$BATS_TEST_TMPDIR/strace" "$CLIENT" "$PORT" "$IN" "$OUT"
+    assert_success
+    assert_equal "$stderr" "stdout non-blocking: False"
+    cmp "$IN" "$OUT"
+    # 4 MiB at PIPE_BUF (4096) a write would be 1024 writes.
+    writes=$(grep -c '^[0-9]* *write(' "$BATS_TEST_TMPDIR/strace")
+    biggest=$(sed -n 's/.*write([0-9]*, .*) = \([0-9]*\)$/\1/p' "$BATS_TEST_TMPDIR/strace" | sort -n | tail -n 1)
+    ((writes < 512)) || fail "$writes writes"
+    ((biggest > 4096)) || fail "no write above 4096 bytes"
+}

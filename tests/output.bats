@@ -132,3 +132,21 @@ nobody_reads_stdout() {
     wait_exit "$WAIT_LIMIT" "$SERVER_PID"
     assert_equal "$EXIT_STATUS" 0
 }
+
+@test "the server's stdout and stderr stay blocking for the shell: it writes through descriptions of its own" {
+    # python3 runs after the server on the same pipe and terminal-less
+    # stderr, sharing their open file descriptions, and says whether the
+    # server left O_NONBLOCK set on them.
+    run --separate-stderr timeout "$WAIT_LIMIT" bash -c '
+        { echo quit | "$1" -p 0 2>&1
+          python3 -c "import fcntl, os
+for fd in (1, 2):
+    print(fd, bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK))"
+        } 2>&1 | cat' _ "$SERVER"
+    assert_success
+    assert_line --index 0 --regexp '^listening on '
+    assert_line --index 1 'shutting down (quit): closing 0 clients'
+    assert_line --index 2 'bye'
+    assert_line --index 3 '1 False'
+    assert_line --index 4 '2 False'
+}

@@ -22,6 +22,14 @@
  *                                    each line printed after the time it
  *                                    came (CLOCK_REALTIME, microseconds);
  *                                    exit 1 if the server closes first
+ *   testpeer lastwords HOST PORT BYTES
+ *                                    a server, not a client: listen on HOST
+ *                                    PORT (0: any; the port is printed),
+ *                                    take one client, wait 1 s, send BYTES
+ *                                    and "LAST\n", wait until the client's
+ *                                    kernel has all of it, then close
+ *                                    without reading what the client sent
+ *                                    (so the close is a RST)
  *   testpeer drain HOST PORT BYTES RATE
  *                                    send BYTES, half-close, read the echo
  *                                    at RATE bytes/s to EOF, with a small
@@ -34,6 +42,7 @@
 #include "common.h"
 
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 
 #define RTT_LIMIT_US 2000000
@@ -55,6 +64,7 @@ static int mode_slowread(const char *host, const char *port, long rate,
                          long secs);
 static int mode_drain(const char *host, const char *port, long bytes,
                       long rate);
+static int mode_lastwords(const char *host, const char *port, long bytes);
 static int read_paced(int fd, long rate, int64_t until_us, bool print_lines,
                       unsigned long long *got);
 static void sleep_until(int64_t when_us);
@@ -87,6 +97,8 @@ main(int argc, char **argv)
         return mode_newlines(argv[2], argv[3], n);
     if (strcmp(argv[1], "slowread") == 0 && n > 0 && m > 0)
         return mode_slowread(argv[2], argv[3], n, m);
+    if (strcmp(argv[1], "lastwords") == 0 && n > 0)
+        return mode_lastwords(argv[2], argv[3], n);
     if (strcmp(argv[1], "drain") == 0 && n > 0 && m > 0)
         return mode_drain(argv[2], argv[3], n, m);
     fprintf(stderr, "%s: unknown mode or missing count '%s'\n", PROGNAME,
@@ -374,6 +386,70 @@ mode_drain(const char *host, const char *port, long bytes, long rate)
     printf("sent %ld, received %llu, then EOF after %lld ms\n", sent, got,
            (long long)((now_us() - start) / 1000));
     return got == (unsigned long long)bytes ? 0 : 1;
+}
+
+static int
+mode_lastwords(const char *host, const char *port, long bytes)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE }, *res;
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof ss;
+    char *data = malloc((size_t)bytes + 5);
+    int lfd, fd, one = 1, rc = getaddrinfo(host, port, &hints, &res);
+    int64_t end;
+    long sent = 0;
+
+    if (rc != 0 || data == NULL) {
+        report_error(0, "%s: %s", host, rc ? gai_strerror(rc) : "no memory");
+        return 1;
+    }
+    lfd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one,
+                              sizeof one) < 0 ||
+        bind(lfd, res->ai_addr, res->ai_addrlen) < 0 || listen(lfd, 1) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0) {
+        report_error(errno, "listen %s %s", host, port);
+        return 1;
+    }
+    freeaddrinfo(res);
+    printf("listening on port %u\n", ntohs(ss.ss_family == AF_INET6
+                                     ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port));
+    fflush(stdout);
+    if ((fd = accept(lfd, NULL, NULL)) < 0 || set_nonblocking(fd) < 0) {
+        report_error(errno, "accept");
+        return 1;
+    }
+    sleep_until(now_us() + 1000000);
+    memset(data, 'x', (size_t)bytes);
+    memcpy(data + bytes, "LAST\n", 5);
+    for (end = now_us() + 5000000; sent < bytes + 5 && now_us() < end;) {
+        ssize_t n = send(fd, data + sent, (size_t)(bytes + 5 - sent),
+                         MSG_NOSIGNAL);
+
+        if (n > 0)
+            sent += n;
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            break;
+        else
+            wait_fd(fd, true, 100000);
+    }
+    /* Until every byte has left (and been acknowledged): a RST would
+     * discard what is still queued here. */
+    for (int queued = 1; queued > 0 && now_us() < end;) {
+        if (ioctl(fd, TIOCOUTQ, &queued) < 0) {
+            report_error(errno, "ioctl TIOCOUTQ");
+            return 1;
+        }
+        if (queued > 0)
+            sleep_until(now_us() + 10000);
+    }
+    printf("sent %ld bytes, closing with unread input\n", sent);
+    close(fd);                  /* unread input: the kernel sends RST */
+    close(lfd);
+    free(data);
+    return sent == bytes + 5 ? 0 : 1;
 }
 
 /*

@@ -108,3 +108,29 @@ udp_reply_from() {
     ask stats '^clients: '
     assert_output --regexp '; udp datagrams: 3 \(0 truncated, 3 ignored\);'
 }
+
+@test "a datagram sent to 127.0.0.2 is answered from 127.0.0.2 (IPv4-mapped, on the dual-stack socket)" {
+    # The server's socket is bound to the wildcard address.  The client
+    # sends from 127.0.0.1 (the kernel's choice) to 127.0.0.2; left to
+    # itself, the kernel would answer from 127.0.0.1 as well, and the
+    # client, connected to 127.0.0.2, would drop that reply.
+    start_server
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -u 127.0.0.2 "$PORT" <<<$'to the second address\nand again'
+    assert_success
+    assert_output $'to the second address\nand again'
+    assert_regex "$stderr" "^connected to 127\\.0\\.0\\.2:$PORT from 127\\.0\\.0\\.1:[0-9]+\$"
+}
+
+@test "an IPv4-only server (-b 0.0.0.0, IP_PKTINFO) answers 127.0.0.2 from 127.0.0.2 too" {
+    start_server --bind 0.0.0.0
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u 127.0.0.2 "$PORT" <<<'ipv4 only'
+    assert_success
+    assert_output 'ipv4 only'
+}
+
+@test "IPv6 (IPV6_PKTINFO): a datagram to ::1 is answered" {
+    start_server
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q -u ::1 "$PORT" <<<'over IPv6'
+    assert_success
+    assert_output 'over IPv6'
+}
