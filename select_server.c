@@ -71,6 +71,7 @@ static int listen_tcp(struct server *s, const char *host,
 static void explain_bind_error(int err, const char *call, const char *proto,
                                const char *addr, const struct options *opt);
 static void setup_limits(struct server *s);
+static void report_rcvbuf(struct server *s);
 
 int
 main(int argc, char **argv)
@@ -94,6 +95,8 @@ main(int argc, char **argv)
                format_socket_address(s.listen_fd, getsockname, local,
                                      sizeof local),
                s.udp_fd >= 0 ? "tcp, udp" : "tcp");
+    if (s.opt.rcvbuf > 0)
+        report_rcvbuf(&s);
     check_terminal(&s);         /* started in the background? */
 
     status = serve(&s);
@@ -796,6 +799,8 @@ usage(FILE *fp)
 "                           %s worth may be used at once, then the sender is"
 " not\n"
 "                           read until it is back within budget\n"
+"      --rcvbuf N           ask for SO_RCVBUF N on every socket (default: the\n"
+"                           kernel's; TCP then no longer tunes its own)\n"
 "      --no-reuseaddr       do not set SO_REUSEADDR\n"
 "      --no-udp             no UDP echo socket\n"
 "  -v, --trace              narrate every select() call\n"
@@ -818,7 +823,7 @@ static void
 parse_options(int argc, char **argv, struct options *opt)
 {
     enum { OPT_NO_REUSEADDR = 256, OPT_NO_UDP, OPT_CHAT_LINES,
-           OPT_CHAT_BYTES };
+           OPT_CHAT_BYTES, OPT_RCVBUF };
     static const struct option longopts[] = {
         { "port",         required_argument, NULL, 'p' },
         { "bind",         required_argument, NULL, 'b' },
@@ -831,6 +836,7 @@ parse_options(int argc, char **argv, struct options *opt)
         { "chat-bytes",   required_argument, NULL, OPT_CHAT_BYTES },
         { "no-reuseaddr", no_argument,       NULL, OPT_NO_REUSEADDR },
         { "no-udp",       no_argument,       NULL, OPT_NO_UDP },
+        { "rcvbuf",       required_argument, NULL, OPT_RCVBUF },
         { "trace",        no_argument,       NULL, 'v' },
         { "quiet",        no_argument,       NULL, 'q' },
         { "help",         no_argument,       NULL, 'h' },
@@ -899,6 +905,11 @@ parse_options(int argc, char **argv, struct options *opt)
             if (parse_long(optarg, 1, MAX_CHAT_RATE, &opt->chat_bytes) < 0)
                 usage_error("invalid chat bytes '%s' (expected 1-%d bytes"
                             " per second)", optarg, MAX_CHAT_RATE);
+            break;
+        case OPT_RCVBUF:
+            if (parse_long(optarg, 1, MAX_RCVBUF, &opt->rcvbuf) < 0)
+                usage_error("invalid receive buffer '%s' (expected 1-%d"
+                            " bytes)", optarg, MAX_RCVBUF);
             break;
         case OPT_NO_REUSEADDR: opt->reuseaddr = false; break;
         case OPT_NO_UDP:       opt->udp = false;       break;
@@ -1146,7 +1157,7 @@ static int
 open_socket(struct server *s, const struct sockaddr *sa, socklen_t salen,
             int type, const char **failed_call)
 {
-    int fd, on = 1, off = 0, saved;
+    int fd, on = 1, off = 0, rcvbuf = (int)s->opt.rcvbuf, saved;
 
     *failed_call = "socket";
     if ((fd = socket(sa->sa_family, type, 0)) < 0)
@@ -1156,6 +1167,12 @@ open_socket(struct server *s, const struct sockaddr *sa, socklen_t salen,
      * previous one still sit in TIME_WAIT. */
     if (type == SOCK_STREAM && s->opt.reuseaddr &&
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0)
+        goto fail;
+    /* A receive buffer of the size asked for; for TCP, set on the listener
+     * before listen(), so that every accepted socket inherits it (and the
+     * window it announces in the handshake). */
+    if (rcvbuf > 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
         goto fail;
     /* Dual stack: IPv4 clients arrive as ::ffff:a.b.c.d on an IPv6 socket.
      * Set it explicitly; some systems default to IPv6 only. */
@@ -1269,4 +1286,23 @@ setup_limits(struct server *s)
     s->accepting = true;
     s->trace = s->opt.trace;
     s->started_us = now_us();
+}
+
+/*
+ * report_rcvbuf - --rcvbuf: what the kernel made of it.  Linux doubles the
+ * size it is given (the rest is for its own bookkeeping: socket(7)), caps
+ * the request at net.core.rmem_max, and getsockopt() shows the result.
+ */
+static void
+report_rcvbuf(struct server *s)
+{
+    int fd = s->udp_fd >= 0 ? s->udp_fd : s->listen_fd, got = 0;
+    socklen_t len = sizeof got;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) < 0) {
+        log_error(s, errno, "getsockopt SO_RCVBUF");
+        return;
+    }
+    print_line(s, "receive buffer: asked for %ld bytes, got %d (SO_RCVBUF)",
+               s->opt.rcvbuf, got);
 }

@@ -38,6 +38,7 @@
 #define DEFAULT_CHAT_BYTES 16384            /* chat: relayed bytes/s */
 #define CHAT_BURST_US      10000000         /* chat: budget saved up, 10 s */
 #define MAX_CHAT_RATE      1000000000
+#define MAX_RCVBUF         (1 << 30)
 #define OUTPUT_CAP         (1024 * 1024)    /* our own output queued */
 #define CONSOLE_RETRY_US   250000           /* background: look again */
 #define SHUTDOWN_GRACE_US  1000000          /* flush time on shutdown */
@@ -61,6 +62,7 @@ struct options {
     long read_size;             /* bytes per read() or recvmsg() */
     long chat_lines;            /* chat budget: lines per second... */
     long chat_bytes;            /* ...and relayed bytes per second */
+    long rcvbuf;                /* SO_RCVBUF to ask for; 0: the kernel's */
     bool reuseaddr, udp, trace, quiet;
 };
 

@@ -82,6 +82,10 @@ refused_table() {
 -B 65536          |invalid backlog '65536' (expected 0-65535)
 -r 0              |invalid read size '0' (expected 1-1048576 bytes)
 -r 1048577        |invalid read size '1048577' (expected 1-1048576 bytes)
+--chat-lines 0    |invalid chat lines '0' (expected 1-1000000000 lines per second)
+--chat-bytes x    |invalid chat bytes 'x' (expected 1-1000000000 bytes per second)
+--rcvbuf 0        |invalid receive buffer '0' (expected 1-1073741824 bytes)
+--rcvbuf 1k       |invalid receive buffer '1k' (expected 1-1073741824 bytes)
 -x                |unknown option '-x'
 --colour          |unknown option '--colour'
 --no              |ambiguous option '--no'

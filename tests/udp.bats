@@ -134,3 +134,12 @@ udp_reply_from() {
     assert_success
     assert_output 'over IPv6'
 }
+
+@test "--rcvbuf 100000: the kernel doubles what it is asked (socket(7)); the server says so, and ss agrees" {
+    start_server --rcvbuf 100000
+    run sed -n 2p "$SERVER_OUT"
+    assert_output "receive buffer: asked for 100000 bytes, got 200000 (SO_RCVBUF)"
+    # ss -m shows a socket's memory; rb is its receive buffer's size.
+    run ss -Huamn "sport = :$PORT"
+    assert_output --partial "rb200000,"
+}
