@@ -173,7 +173,7 @@ fuzz: fuzz-deps
 # ones that build network namespaces or capture packets need root.
 LAB_ROOT_ONLY = lab/04-connect-errors.sh lab/07-link-failure.sh \
 	lab/11-packet-capture.sh
-lab: all $(LAB_PROGRAMS)
+lab: all $(LAB_PROGRAMS) $(TEST_PROGRAMS)
 	@for script in lab/[0-9][0-9]-*.sh; do \
 	    echo "==== $$script"; \
 	    case " $(LAB_ROOT_ONLY) " in *" $$script "*) \

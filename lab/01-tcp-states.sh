@@ -75,7 +75,9 @@ accepts() {
 
 step "1. A server on a port the kernel chooses: one socket in LISTEN"
 mkfifo "$tmp/console"
-spawn ./select_server -p 0 <"$tmp/console" >"$tmp/server.out" 2>"$tmp/server.err" &
+# IPv4 only (-b 0.0.0.0), as the textbooks' listings show it.
+cmd "./select_server -p 0 -b 0.0.0.0"
+spawn ./select_server -p 0 -b 0.0.0.0 <"$tmp/console" >"$tmp/server.out" 2>"$tmp/server.err" &
 pids+=($!)
 exec {console}>"$tmp/console"
 held+=("$console")
@@ -83,8 +85,9 @@ wait_5s "the server's listening line" grep -q '^listening on ' "$tmp/server.out"
 port=$(listening_port "$tmp/server.out")
 server_log
 show_port
-say "Look at: the LISTEN line.  Local address *:$port (ss) or :::$port (netstat,"
-say "tcp6): one IPv6 socket that also takes IPv4 clients.  There is no peer yet."
+say "Look at: the LISTEN line.  Local address 0.0.0.0:$port: every address of"
+say "this machine, port $port.  There is no peer yet: the peer column says"
+say "0.0.0.0:*, anyone."
 say "For a LISTEN socket ss shows the accept queue: Recv-Q = connections waiting"
 somaxconn=$(cat /proc/sys/net/core/somaxconn)
 say "for accept() now, Send-Q = the backlog passed to listen(): the server's"
@@ -113,9 +116,7 @@ server_log
 show_port
 say "Look at: four ESTABLISHED lines for two connections.  The client end has"
 say "the client's ephemeral port as local address; the server end has port $port."
-say "Both ends of a TCP connection are sockets with their own state.  (netstat"
-say "shows the server ends as tcp6 with 127.0.0.1: it hides the ::ffff: prefix"
-say "of an IPv4 client on an IPv6 socket, which ss shows.)"
+say "Both ends of a TCP connection are sockets with their own state."
 
 step "3. Client a closes first: the client end waits in TIME_WAIT"
 say "The script ends a's input: select_client sends FIN (shutdown SHUT_WR), the"
@@ -166,9 +167,11 @@ say "Look at: CLOSE-WAIT on the peer's end: its kernel got the server's FIN and"
 say "acknowledged it, and now waits for the application to close() - which"
 say "this one never does.  Its Recv-Q holds the kick notice nobody has read."
 say "FIN-WAIT-2 on the server's end: its FIN was acknowledged, it waits for the"
-say "peer's.  A socket stuck in CLOSE_WAIT is always a program that forgot to"
-say "close(); the kernel gives up on an orphaned FIN_WAIT2 after 60 s"
-say "(net.ipv4.tcp_fin_timeout)."
+say "peer's.  A socket that stays in CLOSE_WAIT belongs to a program that has"
+say "not called close(): often one that has not even read the EOF yet, because"
+say "it is not reading that socket (experiment 9).  The server's FIN_WAIT2 end"
+say "belongs to no process any more; the kernel gives up on such an orphan"
+say "after 60 s (net.ipv4.tcp_fin_timeout)."
 
 step "6. The peer reads the notice and closes: the server end goes TIME_WAIT"
 IFS= read -r -t 5 notice <&"$peer"

@@ -112,10 +112,35 @@ server_log() {
     shown=$total
 }
 
+# syn_schedule - print when this kernel sends a connecting client's SYNs.
+# The wait before each retransmission starts at 1 s; since Linux 6.5 the
+# first net.ipv4.tcp_syn_linear_timeouts of them stay at 1 s, then each
+# doubles (before 6.5 they double from the start).  connect() gives up
+# when the first wait that ends after (2^(tcp_syn_retries+1) - 1) s is
+# over: the time 1 + 2 + 4 + ... would have taken.
+syn_schedule() {
+    local retries linear=0 budget t=0 i wait sent=(0)
+    retries=$(cat /proc/sys/net/ipv4/tcp_syn_retries)
+    if [[ -r /proc/sys/net/ipv4/tcp_syn_linear_timeouts ]]; then
+        linear=$(cat /proc/sys/net/ipv4/tcp_syn_linear_timeouts)
+        say "  net.ipv4.tcp_syn_retries = $retries, net.ipv4.tcp_syn_linear_timeouts = $linear"
+    else
+        say "  net.ipv4.tcp_syn_retries = $retries (no tcp_syn_linear_timeouts: a kernel before 6.5)"
+    fi
+    budget=$(((2 << retries) - 1))
+    for ((i = 0; t < budget; i++)); do
+        if ((i <= linear)); then wait=1; else wait=$((1 << (i - linear))); fi
+        t=$((t + wait))
+        ((t < budget)) && sent+=("$t")
+    done
+    say "  SYNs at ${sent[*]} s; connect() fails (ETIMEDOUT) at about $t s"
+}
+
 step "1. A server with listen(fd, $BACKLOG): a backlog of $BACKLOG"
 mkfifo "$tmp/console"
-spawn ./select_server -p 0 -B "$BACKLOG" <"$tmp/console" >"$tmp/server.out" \
-    2>"$tmp/server.err" &
+cmd "./select_server -p 0 -b 0.0.0.0 -B $BACKLOG"
+spawn ./select_server -p 0 -b 0.0.0.0 -B "$BACKLOG" <"$tmp/console" \
+    >"$tmp/server.out" 2>"$tmp/server.err" &
 pids+=($!)
 exec {console}>"$tmp/console"
 held+=("$console")
@@ -174,11 +199,14 @@ say "select_client already printed 'connected to' - yet the server never"
 say "accepted them: the kernel completed the three-way handshake by itself and"
 say "put them in the listener's accept queue.  The LISTEN line shows that"
 say "queue: Recv-Q $established, with backlog (Send-Q) $BACKLOG.  Linux lets backlog + 1"
-say "connections wait: it refuses only when the queue already holds MORE than"
-say "the backlog.  The other $waiting are SYN-SENT with Send-Q 1 (their SYN, not"
+say "connections wait: only a queue that already holds MORE than the backlog"
+say "turns a connection away.  The other $waiting are SYN-SENT with Send-Q 1 (their SYN, not"
 say "acknowledged) and have no server end at all: with the queue full, Linux"
-say "drops the SYN without an answer - no RST, so the client does not fail,"
-say "it retransmits the SYN after 1 s, 3 s, 7 s... (netstat says SYN_SENT)."
+say "drops the SYN without an answer - no RST, no ECONNREFUSED: the client"
+say "does not fail, it sends its SYN again later (netstat says SYN_SENT)."
+say ""
+say "When?  This kernel's schedule for retransmitting a SYN:"
+syn_schedule
 
 step "5. The operator types 'resume': every client gets in"
 resumed=$EPOCHREALTIME

@@ -92,16 +92,17 @@ exec {idle}<>"$tmp/idle"        # the idle clients' keyboard: open, silent
 held+=("$idle")
 
 step "1. A server on a port the kernel chooses"
-start_server first -p 0
+start_server first -p 0 -b 0.0.0.0
 first_pid=$PID first_console=$CONSOLE
 port=$(listening_port "$tmp/first.out")
 
 step "2. A second server on the same port: EADDRINUSE"
-try_server -p "$port"
+try_server -p "$port" -b 0.0.0.0
 say "Look at: bind() failed with EADDRINUSE, and the server exits with status 2"
-say "(\"cannot start\").  Only one socket may listen on [::]:$port; SO_REUSEADDR"
+say "(\"cannot start\").  Only one socket may listen on 0.0.0.0:$port; SO_REUSEADDR"
 say "(which this server sets) does not change that - it only concerns"
-say "connections that are closing.  The hint names the tool to find the owner:"
+say "connections that are closing.  (SO_REUSEPORT, set on both sockets, would"
+say "let them share the port.)  The hint names the tool to find the owner:"
 say "ss -tulnp shows the process that holds the port."
 
 step "3. Two clients connect to the first server"
@@ -128,13 +129,13 @@ say "server closed each connection first (the active closer), so the server"
 say "ends, local port $port, now wait in TIME_WAIT for 60 s."
 
 step "5. Restart at once WITHOUT SO_REUSEADDR: it fails"
-try_server -p "$port" --no-reuseaddr
+try_server -p "$port" -b 0.0.0.0 --no-reuseaddr
 say "Look at: EADDRINUSE again, although no process uses the port: the"
 say "TIME_WAIT connections still hold local port $port, and a plain bind() to"
 say "that port fails while any socket still uses it.  The hint says so."
 
 step "6. Restart at once WITH SO_REUSEADDR (the default): it works"
-start_server second -p "$port"
+start_server second -p "$port" -b 0.0.0.0
 second_pid=$PID second_console=$CONSOLE
 show_port "$port"
 say "Look at: a LISTEN line next to the old TIME-WAIT lines.  SO_REUSEADDR"
@@ -146,7 +147,7 @@ say "a minute."
 quit_server "$second_pid" "$second_console"
 
 step "7. For contrast: the client closes first, and the port stays free"
-start_server third -p 0
+start_server third -p 0 -b 0.0.0.0
 third_pid=$PID third_console=$CONSOLE
 port3=$(listening_port "$tmp/third.out")
 say "  \$ echo hello | ./select_client 127.0.0.1 $port3"
@@ -158,7 +159,7 @@ quit_server "$third_pid" "$third_console"
 say "  \$ quit          (typed on the server's console; exit status $STATUS)"
 wait_5s "the server's sockets to close" conn_gone "( sport = :$port3 )"
 show_port "$port3"
-start_server fourth -p "$port3" --no-reuseaddr
+start_server fourth -p "$port3" -b 0.0.0.0 --no-reuseaddr
 quit_server "$PID" "$CONSOLE"
 say "Look at: the only TIME-WAIT is the client's end (local port: its ephemeral"
 say "port, not $port3): the client sent the first FIN.  So even --no-reuseaddr"

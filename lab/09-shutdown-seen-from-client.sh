@@ -111,9 +111,10 @@ naive_status=0
 wait "$naive_pid" || naive_status=$?
 say "    naive_client exited with status $naive_status, $naive_ms ms after the line was typed:"
 sed 's/^/    naive_client  | /' "$tmp/naive.err"
-look "write() succeeded (the kernel queued the line; the server's kernel,"
-look "with no socket left, answered with a reset), then read() returned 0:"
-look "only now does the program learn that the server went away."
+look "write() succeeded: the kernel sent the line.  The server's end still"
+look "exists (orphaned, FIN_WAIT2), but its program has closed it, so its kernel"
+look "answers the data with a reset.  Then read() returned 0 (the FIN came"
+look "first): only now does the program learn that the server went away."
 
 step "What it shows"
 say "A program learns about a closed connection only when it reads the"

@@ -47,7 +47,7 @@ ends_of() {
     local peer=${1}_PEER cport
     cport=${!peer##*:}
     printf -v "${1}_CLIENT" '%s' "127.0.0.1:$cport 127.0.0.1:$PORT"
-    printf -v "${1}_SERVER" '%s' "[::ffff:127.0.0.1]:$PORT [::ffff:127.0.0.1]:$cport"
+    printf -v "${1}_SERVER" '%s' "127.0.0.1:$PORT 127.0.0.1:$cport"
 }
 
 @test "01-tcp-states.sh: LISTEN, ESTAB at both ends, TIME-WAIT where the first FIN left, CLOSE-WAIT facing FIN-WAIT-2" {
@@ -63,15 +63,15 @@ ends_of() {
 == 6. The peer reads the notice and closes: the server end goes TIME_WAIT
 == 7. The server quits: the TIME_WAIT entries outlive the process"
     # The states, each labelled with the end it belongs to.
-    assert_line --regexp "^  LISTEN +0 +$(backlog) +\\*:[0-9]+ +\\*:\\* +<- the listening socket\$"
+    assert_line --regexp "^  LISTEN +0 +$(backlog) +0\\.0\\.0\\.0:[0-9]+ +0\\.0\\.0\\.0:\\* +<- the listening socket\$"
     assert_line --regexp '^  ESTAB +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- client a.s end$'
-    assert_line --regexp '^  ESTAB +0 +0 +\[::ffff:127\.0\.0\.1\]:[0-9]+ +\[::ffff:127\.0\.0\.1\]:[0-9]+ +<- server end of client b \(fd [0-9]+\)$'
+    assert_line --regexp '^  ESTAB +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- server end of client b \(fd [0-9]+\)$'
     assert_line --regexp '^  TIME-WAIT +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- client a.s end$'
-    assert_line --regexp '^  TIME-WAIT +0 +0 +\[::ffff:127\.0\.0\.1\]:[0-9]+ +\[::ffff:127\.0\.0\.1\]:[0-9]+ +<- server end of client b \(fd [0-9]+\)$'
+    assert_line --regexp '^  TIME-WAIT +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- server end of client b \(fd [0-9]+\)$'
     # 41 unread bytes: "*** disconnected by the server operator\n".
     assert_line --regexp '^  CLOSE-WAIT +41 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- the /dev/tcp peer.s end$'
-    assert_line --regexp '^  FIN-WAIT-2 +0 +0 +\[::ffff:127\.0\.0\.1\]:[0-9]+ +\[::ffff:127\.0\.0\.1\]:[0-9]+ +<- server end of the /dev/tcp peer \(fd [0-9]+\)$'
-    assert_line --regexp '^  TIME-WAIT +0 +0 +\[::ffff:127\.0\.0\.1\]:[0-9]+ +\[::ffff:127\.0\.0\.1\]:[0-9]+ +<- server end of the /dev/tcp peer \(fd [0-9]+\)$'
+    assert_line --regexp '^  FIN-WAIT-2 +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- server end of the /dev/tcp peer \(fd [0-9]+\)$'
+    assert_line --regexp '^  TIME-WAIT +0 +0 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +<- server end of the /dev/tcp peer \(fd [0-9]+\)$'
     assert_line "  client b | select_client: server closed the connection   (exit status 3)"
     assert_line "  the peer read: *** disconnected by the server operator"
     assert_line "  (the server exited with status 0)"
@@ -89,19 +89,19 @@ ends_of() {
 }
 
 @test "LISTEN: one socket, no peer; its Recv-Q is the accept queue (0), its Send-Q the backlog (1024)" {
-    start_server
+    start_server --bind 0.0.0.0
 
     run listener
-    assert_output "LISTEN *:$PORT *:*"
+    assert_output "LISTEN 0.0.0.0:$PORT 0.0.0.0:*"
     run ss -Htan state listening "( sport = :$PORT )"
-    assert_output --regexp "^0 +$(backlog) +\\*:$PORT +\\*:\\* *\$"
+    assert_output --regexp "^0 +$(backlog) +0\\.0\\.0\\.0:$PORT +0\\.0\\.0\\.0:\\* *\$"
     # No connection yet: the server's port has no other socket.
     run ss -Htan "( sport = :$PORT )"
     assert_equal "${#lines[@]}" 1
 }
 
 @test "ESTABLISHED: each connection is two sockets, the client's end and the server's end" {
-    start_server
+    start_server --bind 0.0.0.0
     connect_idle a
     connect_idle b
     ends_of a
@@ -114,11 +114,11 @@ ESTAB $a_SERVER")"
     assert_output "$(sort <<<"ESTAB $b_CLIENT
 ESTAB $b_SERVER")"
     run listener
-    assert_output "LISTEN *:$PORT *:*"
+    assert_output "LISTEN 0.0.0.0:$PORT 0.0.0.0:*"
 }
 
 @test "the client closes first: its end waits in TIME-WAIT, the server's end is gone" {
-    start_server
+    start_server --bind 0.0.0.0
     connect_idle a
     ends_of a
 
@@ -130,7 +130,7 @@ ESTAB $b_SERVER")"
 }
 
 @test "kick: the server closes first, so the server's end waits in TIME-WAIT" {
-    start_server
+    start_server --bind 0.0.0.0
     connect_idle b
     ends_of b
 
@@ -143,7 +143,7 @@ ESTAB $b_SERVER")"
 }
 
 @test "a peer that never closes: CLOSE-WAIT at the peer, FIN-WAIT-2 at the server; its close moves the server to TIME-WAIT" {
-    start_server
+    start_server --bind 0.0.0.0
     # This shell is the peer: it neither reads nor closes until told.
     exec {peer}<>"/dev/tcp/127.0.0.1/$PORT"
     hold "$peer"

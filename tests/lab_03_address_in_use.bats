@@ -42,23 +42,23 @@ quit_server() {
 
     assert_success
     assert_equal "$stderr" ''
-    port=$(sed -n 's/^  listening on \[::\]:\([0-9]*\) (tcp, udp)$/\1/p' <<<"$output" | head -n 1)
+    port=$(sed -n 's/^  listening on 0\.0\.0\.0:\([0-9]*\) (tcp, udp)$/\1/p' <<<"$output" | head -n 1)
     [[ $port =~ ^[0-9]+$ ]]
     # The second server and the restart without SO_REUSEADDR: both refused.
-    assert_equal "$(grep -cx "  select_server: bind \\[::\\]:$port: Address already in use" <<<"$output")" 2
+    assert_equal "$(grep -cx "  select_server: bind 0.0.0.0:$port: Address already in use" <<<"$output")" 2
     assert_line "  hint: another server is using this port (see: ss -tulnp), or one run with --no-reuseaddr left connections in TIME_WAIT; stop it, wait, or choose another port with -p"
     assert_line "  hint: another server is using this port, or connections of a previous one are in TIME_WAIT (see: netstat -nat); wait, choose another port, or drop --no-reuseaddr"
     assert_equal "$(grep -cx '  (exit status 2)' <<<"$output")" 2
     # The quit left the server ends in TIME-WAIT; the default restart then
     # listened on the same port beside them.
     assert_line "  \$ quit          (typed on the server's console; exit status 0)"
-    assert_line --regexp "^  TIME-WAIT +0 +0 +\\[::ffff:127\\.0\\.0\\.1\\]:$port +\\[::ffff:127\\.0\\.0\\.1\\]:[0-9]+\$"
-    assert_equal "$(grep -cx "  listening on \\[::\\]:$port (tcp, udp)" <<<"$output")" 2
+    assert_line --regexp "^  TIME-WAIT +0 +0 +127\\.0\\.0\\.1:$port +127\\.0\\.0\\.1:[0-9]+\$"
+    assert_equal "$(grep -cx "  listening on 0.0.0.0:$port (tcp, udp)" <<<"$output")" 2
     # The contrast: the client's TIME-WAIT, and a --no-reuseaddr restart.
-    port3=$(sed -n 's/^  \$ \.\/select_server -p \([0-9]*\) --no-reuseaddr$/\1/p' <<<"$output" | tail -n 1)
+    port3=$(sed -n 's/^  \$ \.\/select_server -p \([0-9]*\) -b 0\.0\.0\.0 --no-reuseaddr$/\1/p' <<<"$output" | tail -n 1)
     [[ $port3 =~ ^[0-9]+$ && $port3 != "$port" ]]
     assert_line --regexp "^  TIME-WAIT +0 +0 +127\\.0\\.0\\.1:[0-9]+ +127\\.0\\.0\\.1:$port3\$"
-    assert_equal "$(grep -cx "  listening on \\[::\\]:$port3 (tcp, udp)" <<<"$output")" 2
+    assert_equal "$(grep -cx "  listening on 0.0.0.0:$port3 (tcp, udp)" <<<"$output")" 2
 }
 
 @test "03-address-in-use.sh without the programs built says: run make first" {
@@ -73,7 +73,7 @@ quit_server() {
 }
 
 @test "quit with clients connected: the server closes first, its ends wait in TIME-WAIT on its port" {
-    start_server
+    start_server --bind 0.0.0.0
     connect_idle a
     connect_idle b
 
@@ -87,25 +87,25 @@ quit_server() {
 }
 
 @test "a restart at once during TIME-WAIT: --no-reuseaddr fails with EADDRINUSE, the default binds" {
-    start_server
+    start_server --bind 0.0.0.0
     connect_idle a
     connect_idle b
     quit_server
     wait_for "a: the server end in TIME-WAIT" states_are a "TIME-WAIT(server)"
     wait_for "b: the server end in TIME-WAIT" states_are b "TIME-WAIT(server)"
 
-    run --separate-stderr timeout 5 "$SERVER" -p "$PORT" --no-reuseaddr </dev/null
+    run --separate-stderr timeout 5 "$SERVER" -p "$PORT" --bind 0.0.0.0 --no-reuseaddr </dev/null
     assert_failure 2
     assert_output ''
-    assert_equal "$stderr" "select_server: bind [::]:$PORT: Address already in use
+    assert_equal "$stderr" "select_server: bind 0.0.0.0:$PORT: Address already in use
 hint: another server is using this port, or connections of a previous one are in TIME_WAIT (see: netstat -nat); wait, choose another port, or drop --no-reuseaddr"
 
     # start_server passes -p 0 first; the later -p wins.
     old_port=$PORT
-    start_server -p "$old_port"
+    start_server --bind 0.0.0.0 -p "$old_port"
     assert_equal "$PORT" "$old_port"
     run head -n 1 "$SERVER_OUT"
-    assert_output "listening on [::]:$PORT (tcp, udp)"
+    assert_output "listening on 0.0.0.0:$PORT (tcp, udp)"
     assert states_are a "TIME-WAIT(server)"  # still there, beside the new listener
     assert states_are b "TIME-WAIT(server)"
     run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <<<'back again'
@@ -114,7 +114,7 @@ hint: another server is using this port, or connections of a previous one are in
 }
 
 @test "when the client closes first, TIME-WAIT is the client's: even --no-reuseaddr restarts on the port" {
-    start_server
+    start_server --bind 0.0.0.0
     run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <<<'hello'
     assert_success
     accepted_as c
@@ -125,7 +125,7 @@ hint: another server is using this port, or connections of a previous one are in
     assert_output ''                        # nothing at all left on the port
 
     old_port=$PORT
-    start_server -p "$old_port" --no-reuseaddr
+    start_server --bind 0.0.0.0 -p "$old_port" --no-reuseaddr
     assert_equal "$PORT" "$old_port"
     run cat "$SERVER_ERR"
     assert_output ''
