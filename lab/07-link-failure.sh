@@ -3,8 +3,8 @@
 # fails under them.  First a cable is pulled for a few seconds, then a link
 # loses one packet in five at random.
 #
-#   sudo lab/07-link-failure.sh                                 about 30 s
-#   sudo LAB_INTERVAL=0.1 LAB_BREAK=2 lab/07-link-failure.sh    about 7 s
+#   lab/07-link-failure.sh                                 about 30 s
+#   LAB_INTERVAL=0.1 LAB_BREAK=2 lab/07-link-failure.sh    about 7 s
 #
 # On the lab network (lab/netns.sh, prefix ${LAB_NS_PREFIX:-lab}7),
 # select_server runs on lnxserver in echo mode with --trace.  On lnxclient,
@@ -20,14 +20,19 @@
 # Each part prints what was sent and received over TCP and over UDP, the
 # sizes of the server's TCP reads, and why.  The namespaces are removed at
 # the end, even on Ctrl-C.
+#
+# Run it as root, or as yourself: not root, it runs itself again in a user
+# namespace of its own (lib.sh, lab_privileges), where everything it builds
+# is private and goes with it; where user namespaces are disabled it says
+# why and exits with 4.  Needs nft (nftables).
 set -euo pipefail
 
 PROG=07-link-failure.sh
 LAB=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lab/lib.sh
+source "$LAB/lib.sh"
 BIN=${SELECT_LAB_BIN:-$(dirname "$LAB")}
 NETNS=$LAB/netns.sh
-# Our own namespaces, apart from any lab built by hand with netns.sh.
-export LAB_NS_PREFIX=${LAB_NS_PREFIX:-lab}7
 
 INTERVAL=${LAB_INTERVAL:-1}     # seconds between two messages
 BREAK=${LAB_BREAK:-4}           # seconds the link stays down in part 1
@@ -50,11 +55,14 @@ in_range() {
 
 in_range "$INTERVAL" 0.05 5 || die "LAB_INTERVAL must be from 0.05 to 5 seconds, not '$INTERVAL'"
 in_range "$BREAK" 0.5 30 || die "LAB_BREAK must be from 0.5 to 30 seconds, not '$BREAK'"
-[[ $(id -u) == 0 ]] || die "must run as root: it builds network namespaces (try: sudo $0)"
 for prog in select_server select_client; do
     [[ -x $BIN/$prog ]] || die "$BIN/$prog not found: run 'make' first"
 done
 command -v nft >/dev/null || die "'nft' not found: install nftables (apt-get install nftables)"
+lab_privileges "$0" "$@"
+# Our own namespaces, apart from any lab built by hand with netns.sh
+# (set after lab_privileges, which may start this script over, adding it twice).
+export LAB_NS_PREFIX=${LAB_NS_PREFIX:-lab}7
 
 # Three messages before the break, the break, three after it.
 BREAK_MESSAGES=$(awk -v b="$BREAK" -v i="$INTERVAL" \
@@ -78,11 +86,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -t 1 ]]; then bold=$'\e[1m' off=$'\e[0m'; else bold='' off=''; fi
-step() {
-    printf '\n%s== %s%s\n' "$bold" "$*" "$off"
-}
-
 # on HOST CMD... - run CMD on a lab host.
 on() {
     "$NETNS" exec "$@"
@@ -91,17 +94,6 @@ on() {
 # seconds_between START END - END - START, two $EPOCHREALTIME values.
 seconds_between() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
-}
-
-# wait_until SECONDS COMMAND... - poll COMMAND every 20 ms for SECONDS.
-wait_until() {
-    local limit=$1 i
-    shift
-    for ((i = 0; i < limit * 50; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.02
-    done
-    return 1
 }
 
 # sent_so_far - how many messages the sender has written.
@@ -119,13 +111,6 @@ sent_between() {
 # at_least N - the sender has written N messages.
 at_least() {
     (($(sent_so_far) >= $1))
-}
-
-# running PID - our child PID has not exited yet (a zombie has).
-running() {
-    local state
-    state=$(ps -o stat= -p "$1") || return 1
-    [[ $state != Z* ]]
 }
 
 # finished PID - our child PID has exited.
@@ -150,7 +135,7 @@ start_server() {
     "$NETNS" exec lnxserver "$BIN/select_server" -p "$PORT" --trace \
         </dev/null >"$tmp/server.out" 2>&1 &
     pids+=($!)
-    wait_until 5 grep -q '^listening on ' "$tmp/server.out" ||
+    poll 5 grep -q '^listening on ' "$tmp/server.out" ||
         die "select_server did not start: $(cat "$tmp/server.out")"
     echo "lnxserver: $(head -n 1 "$tmp/server.out"), with --trace"
 }
@@ -172,7 +157,7 @@ start_clients() {
     # Read-write opens never block, and both clients were started before
     # them, so neither holds the other's FIFO open.
     exec {TCP_IN}<>"$tmp/$part.tcp.in" {UDP_IN}<>"$tmp/$part.udp.in"
-    wait_until 5 accepted_more_than "$before" ||
+    poll 5 accepted_more_than "$before" ||
         die "the TCP client did not connect: $(cat "$tmp/$part.tcp.err")"
     CLIENT_FD=$(grep '^accepted ' "$tmp/server.out" | tail -n 1 |
         sed 's/.* on fd \([0-9]*\) .*/\1/')
@@ -204,7 +189,7 @@ finish_part() {
     local pid status
     wait "$SENDER_PID"
     for pid in "$TCP_PID" "$UDP_PID"; do
-        wait_until "$DRAIN_LIMIT" finished "$pid" ||
+        poll "$DRAIN_LIMIT" finished "$pid" ||
             die "a client still runs ${DRAIN_LIMIT}s after the last message"
         status=0
         wait "$pid" || status=$?
@@ -270,7 +255,7 @@ mark=$(wc -l <"$tmp/server.out")
 client_retrans=$(counter lnxclient TcpRetransSegs)
 start_clients part1
 start_sender "$BREAK_MESSAGES"
-wait_until 30 at_least 3 || die "the sender did not get to message 3"
+poll 30 at_least 3 || die "the sender did not get to message 3"
 sleep "$(awk -v i="$INTERVAL" 'BEGIN { print i / 2 }')"
 # netns.sh prints a line right after it takes the link down, and another
 # right after it brings it up: reading them as they come times the break.
@@ -294,7 +279,7 @@ if [[ -n ${first_in_break-} ]]; then
     echo "  sent during the break: messages $first_in_break to $last_in_break"
     # TCP learns that the link is back only when it next resends.
     first_late=$(printf 'message %03d' "$first_in_break")
-    if wait_until "$DRAIN_LIMIT" grep -qx "$first_late" "$tmp/part1.tcp.out"; then
+    if poll "$DRAIN_LIMIT" grep -qx "$first_late" "$tmp/part1.tcp.out"; then
         echo "  TCP: '$first_late' came back $(seconds_between "$link_up" "$EPOCHREALTIME")s after the link was up again"
     fi
 else

@@ -8,8 +8,12 @@
 # helpers step, say, cmd, look, indent, ms_now, spawn and release (child
 # processes that do not inherit our pipe ends), wait_until and wait_5s
 # (poll with a deadline), says, running, listening_port (the port in
-# select_server's first line), in_state and conn_gone (ss checks).  The caller sets PROG (its name, used in
-# messages) before calling require_built or the wait functions.
+# select_server's first line), in_state and conn_gone (ss checks).  For the
+# experiments on the namespace lab (lab/netns.sh): lab_privileges (root, or
+# else a user namespace of our own) and the pieces it is made of,
+# has_lab_caps, userns_problem and userns_exec.  The caller sets PROG (its
+# name, used in messages) before calling require_built, lab_privileges or
+# the wait functions.
 # shellcheck shell=bash
 
 # require_built HINT FILE... - exit 1 unless each ./FILE is executable;
@@ -131,4 +135,103 @@ in_state() {
 # conn_gone FILTER - ss sees no connection matching FILTER, in any state.
 conn_gone() {
     [[ -z $(ss -Htan "$1") ]]
+}
+
+# --- Root, or a user namespace of our own ---------------------------------
+#
+# Building network namespaces takes the capabilities CAP_SYS_ADMIN and
+# CAP_NET_ADMIN; capturing packets takes CAP_NET_RAW.  Root has them.  An
+# ordinary user gets them too, inside a user namespace of their own
+# (user_namespaces(7)), where they are good for that namespace's own
+# network and mount namespaces only, never for the machine's network.
+# userns_exec makes one with unshare(1):
+#   --user --map-current-user  we keep our own uid inside: files we create
+#                 stay ours, and tcpdump, which gives up root's rights for
+#                 user tcpdump's when started as uid 0, keeps its capture
+#                 rights (under --map-root-user it could not even do that)
+#   --keep-caps   the capabilities survive execve(2): every program we
+#                 start inherits them (as ambient capabilities)
+#   --net         a network namespace of our own: nothing we start ever
+#                 reaches the machine's network
+#   --mount       a mount namespace of our own, where a tmpfs on /run/netns
+#                 (or on /run, where /run/netns does not exist) holds the
+#                 names `ip netns add` makes, apart from anyone else's
+# It all disappears with the last process inside it, even after kill -9.
+
+# The exit status of a script that needs root or a user namespace and can
+# have neither.
+NO_USERNS_STATUS=4
+
+# has_lab_caps - this process holds CAP_NET_ADMIN (bit 12), CAP_NET_RAW (13)
+# and CAP_SYS_ADMIN (21): it is root, or in a namespace userns_exec made.
+has_lab_caps() {
+    local key value
+    while read -r key value; do
+        if [[ $key == CapEff: ]]; then
+            ((16#$value >> 12 & 1 && 16#$value >> 13 & 1 && 16#$value >> 21 & 1))
+            return
+        fi
+    done </proc/self/status
+    return 1
+}
+
+# userns_problem - status 0 and no output when this user can make the
+# namespaces userns_exec makes (it tries); otherwise status 1 and, on
+# stdout, why not and what would allow it.  LAB_PROC_SYS (default
+# /proc/sys) is where it reads the settings, so that tests can fake them.
+userns_problem() {
+    local sys=${LAB_PROC_SYS:-/proc/sys} err
+    if ! command -v unshare >/dev/null; then
+        echo "unshare is missing: install util-linux"
+        return 1
+    fi
+    err=$(unshare --user --map-current-user --keep-caps --net --mount true 2>&1) && return 0
+    if [[ $(cat "$sys/kernel/unprivileged_userns_clone" 2>/dev/null) == 0 ]]; then
+        echo "this kernel lets only root create user namespaces" \
+            "(kernel.unprivileged_userns_clone = 0);"
+        echo "the administrator can allow them: sysctl -w kernel.unprivileged_userns_clone=1"
+    elif [[ $(cat "$sys/user/max_user_namespaces" 2>/dev/null) == 0 ]]; then
+        echo "user namespaces are switched off (user.max_user_namespaces = 0);"
+        echo "the administrator can allow them: sysctl -w user.max_user_namespaces=10000"
+    elif [[ $(cat "$sys/kernel/apparmor_restrict_unprivileged_userns" 2>/dev/null) == 1 ]]; then
+        echo "AppArmor takes the rights away inside user namespaces" \
+            "(kernel.apparmor_restrict_unprivileged_userns = 1);"
+        echo "the administrator can allow them:" \
+            "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+    else
+        echo "unshare failed: ${err:-no message}"
+        echo "(is this a container that forbids unshare(2)? ask the administrator)"
+    fi
+    return 1
+}
+
+# userns_exec COMMAND... - replace this process by COMMAND, run inside new
+# user, network and mount namespaces with a private /run/netns (see
+# above).  No checks: userns_problem says whether it can work.
+userns_exec() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    exec unshare --user --map-current-user --keep-caps --net --mount -- "$BASH" -c '
+        if [[ -d /run/netns ]]; then dir=/run/netns; else dir=/run; fi
+        mount -t tmpfs -o mode=0755 lab-netns "$dir" || exit 1
+        exec "$@"' userns_exec "$@"
+}
+
+# lab_privileges SCRIPT [ARG...] - return when this process may build the
+# lab (root, or already in our user namespace).  Otherwise run SCRIPT
+# ARG... again, from the start, in a user namespace of its own, with the
+# same PID (never returns); where the user cannot have one, say why and
+# what to do, and exit NO_USERNS_STATUS.
+lab_privileges() {
+    local why line
+    has_lab_caps && return 0
+    if ! why=$(userns_problem); then
+        {
+            echo "$PROG: needs root, or a user namespace of its own, and this user cannot create one:"
+            while IFS= read -r line; do echo "  $line"; done <<<"$why"
+            echo "Run it as root instead: sudo $*"
+        } >&2
+        exit "$NO_USERNS_STATUS"
+    fi
+    echo "($PROG: not root, so it runs in a user namespace of its own)"
+    userns_exec "$BASH" "$@"
 }

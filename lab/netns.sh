@@ -9,6 +9,9 @@
 #   lab/netns.sh break SECONDS       unplug the server LAN from the router for
 #                                    SECONDS, then plug it back
 #   lab/netns.sh down                remove everything `up` made
+#   lab/netns.sh shell [CMD...]      a shell (or CMD) with a lab space of its
+#                                    own, where an ordinary user can run the
+#                                    commands above
 #
 # The figure: two LANs joined by a router, as in the course's classic
 # picture.  Each host is a network namespace (its own interfaces, addresses,
@@ -36,11 +39,18 @@
 # meet each other or a lab you built by hand.  Linux allows 15 characters
 # in an interface name, hence at most 11 in the prefix.
 #
-# Needs root (creating namespaces needs CAP_SYS_ADMIN and CAP_NET_ADMIN),
-# iproute2's `ip`, and `sysctl` (procps).
+# Creating namespaces needs CAP_SYS_ADMIN and CAP_NET_ADMIN: root has them.
+# An ordinary user has them inside a user namespace of their own, which
+# `shell` makes (lib.sh, userns_exec, says how): there the lab lives until
+# the shell exits, invisible to everyone else.  Where user namespaces are
+# disabled, `shell` says which setting forbids them and exits with 4.
+# Needs iproute2's `ip`, `sysctl` (procps) and, for `shell`, util-linux's
+# `unshare`.
 set -euo pipefail
 
 PROG=netns.sh
+# shellcheck source=lab/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PREFIX=${LAB_NS_PREFIX:-lab}
 
 HOSTS=(lnxclient router lnxserver)
@@ -61,6 +71,7 @@ usage() {
 Usage: $PROG up|down|status
        $PROG exec HOST COMMAND [ARG...]
        $PROG break SECONDS
+       $PROG shell [COMMAND [ARG...]]
 Build the lab's two LANs (lnxclient 10.10.12.2 -- router -- lnxserver
 10.10.11.2) out of network namespaces, and take them apart again.
 
@@ -73,10 +84,16 @@ Build the lab's two LANs (lnxclient 10.10.12.2 -- router -- lnxserver
   break SECONDS   take the router's port on the server LAN down for
                   SECONDS (at most $MAX_BREAK, decimals allowed), then up
                   again, even if interrupted
+  shell [CMD]     start a shell (or CMD) in a private space for labs: its
+                  own mount and network namespaces and, if you are not
+                  root, a user namespace in which you may run the commands
+                  above; every lab built in it goes when the shell exits
 
 Namespaces are named \$LAB_NS_PREFIX-HOST (now: $PREFIX-lnxclient, ...).
-Needs root.  Exit status: 0 done, 1 usage or other error, 3 (status) not up;
-exec exits with COMMAND's status.
+Needs root, except shell; an ordinary user runs the others in a shell.
+Exit status: 0 done, 1 usage or other error, 3 (status) not up, 4 not root
+and no user namespace can be made here (it says why); exec and shell exit
+with COMMAND's status.
 EOF
 }
 
@@ -253,6 +270,59 @@ lab_break() {
         "$(awk -v a="$start" -v b="$now" 'BEGIN { print b - a }')"
 }
 
+# --- shell ----------------------------------------------------------------
+
+# lab_shell [CMD...] - replace this process by CMD (default: the user's
+# shell) in new network and mount namespaces with a private /run/netns,
+# and a new user namespace too when we are not root.
+lab_shell() {
+    local why=
+    [[ -z ${LAB_SHELL-} ]] ||
+        die "shell: this is a lab shell already (it says so in \$LAB_SHELL): exit it first"
+    if ! [[ $(id -u) == 0 ]] || ! has_lab_caps; then
+        why=$(userns_problem) || no_userns "$why" "sudo $0 shell"
+    fi
+    if (($# == 0)); then
+        set -- "${SHELL:-/bin/bash}"
+        echo "$PROG shell: a private space for labs; in it, run '$0 up', exec," \
+            "break, down and the experiments; all labs built here go when you exit" >&2
+    fi
+    export LAB_SHELL=$$
+    if [[ $(id -u) == 0 ]] && has_lab_caps; then
+        # Root keeps its own identity (tcpdump then drops to user tcpdump
+        # as usual); the namespaces alone keep this lab apart.
+        # shellcheck disable=SC2016 # expanded by the inner bash
+        exec unshare --net --mount -- "$BASH" -c '
+            if [[ -d /run/netns ]]; then dir=/run/netns; else dir=/run; fi
+            mount -t tmpfs -o mode=0755 lab-netns "$dir" || exit 1
+            exec "$@"' lab_shell "$@"
+    fi
+    userns_exec "$@"
+}
+
+# no_userns WHY INSTEAD - why this user can have no user namespace, and
+# INSTEAD, the command to run as root; exit 4.
+no_userns() {
+    local line
+    {
+        echo "$PROG: not root, and this user cannot create a user namespace:"
+        while IFS= read -r line; do echo "  $line"; done <<<"$1"
+        echo "Run it as root instead: $2"
+    } >&2
+    exit "$NO_USERNS_STATUS"
+}
+
+# not_root COMMAND... - what an ordinary user should do instead; exit 1,
+# or 4 where user namespaces are not available.
+not_root() {
+    local why
+    if ! why=$(userns_problem); then
+        no_userns "$why" "sudo $0 $*"
+    fi
+    die "not root: run it in a lab shell, '$0 shell' (a user namespace of" \
+        "your own, where the lab lives until you exit), or as root: sudo $0 $*"
+}
+
 # --- main -----------------------------------------------------------------
 
 main() {
@@ -272,6 +342,7 @@ main() {
         *) misuse "exec: unknown host '$2' (lnxclient, lnxserver or router)" ;;
         esac
         ;;
+    shell) ;;
     break)
         (($# == 2)) || misuse "break needs SECONDS"
         [[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
@@ -286,9 +357,13 @@ main() {
     [[ $PREFIX =~ ^[A-Za-z0-9_]{1,11}$ ]] ||
         die "LAB_NS_PREFIX must be 1 to 11 letters, digits or '_' (interface names" \
             "have at most 15 characters), not '$PREFIX'"
-    [[ $(id -u) == 0 ]] ||
-        die "must run as root to build network namespaces (try: sudo $0 $*)"
     command -v ip >/dev/null || die "'ip' not found: install iproute2"
+    if [[ $1 == shell ]]; then
+        lab_shell "${@:2}"
+    fi
+    if ! has_lab_caps; then
+        not_root "$@"
+    fi
 
     case $1 in
     up) lab_up ;;

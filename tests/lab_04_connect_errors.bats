@@ -2,14 +2,41 @@
 # ways a connection fails on the lab network, told apart by the message, the
 # exit status and the time.  A closed port answers with a RST: refused at
 # once.  An address nobody has gets no ARP reply: the router says "host
-# unreachable" after 3 s.  A firewall that drops SYNs says nothing: only the
-# client's own deadline (-w 2) ends the wait.  UDP to a closed port gets an
-# ICMP "port unreachable", which only a connected UDP socket hears.
+# unreachable" after 3 s, and Linux gives up at that first ICMP.  A firewall
+# that drops SYNs says nothing: the client resends its SYN (1 s apart at
+# first, on Linux 6.5 and later, then doubling) until its own deadline.
+# UDP to a closed port gets an ICMP "port unreachable", which only a
+# connected UDP socket hears.  Not as root, the tests and the experiment run
+# in user namespaces of their own.
 
 load test_helper
 
 NETNS=$BATS_TEST_DIRNAME/../lab/netns.sh
 EXPERIMENT=$BATS_TEST_DIRNAME/../lab/04-connect-errors.sh
+
+# The experiment runs once for the whole file (about 11 s); the tests from
+# "the experiment script" on check what it printed.
+setup_file() {
+    export RUN_DIR=$BATS_FILE_TMPDIR
+    if [[ $(id -u) != 0 ]] &&
+        ! unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null; then
+        echo "needs root or user namespaces (unshare --user fails here)" >"$RUN_DIR/skip"
+    elif ! command -v nft >/dev/null; then
+        echo "needs nft (apt-get install nftables)" >"$RUN_DIR/skip"
+    else
+        export FILE_PREFIX=t$(($$ % 100000))f
+        local status=0
+        LAB_NS_PREFIX=$FILE_PREFIX timeout 60 "$EXPERIMENT" \
+            >"$RUN_DIR/out" 2>"$RUN_DIR/err" 3>&- || status=$?
+        echo "$status" >"$RUN_DIR/status"
+    fi
+}
+
+teardown_file() {
+    if [[ -n ${FILE_PREFIX-} && $(id -u) == 0 ]]; then
+        LAB_NS_PREFIX=${FILE_PREFIX}4 "$NETNS" down >/dev/null 2>&1 || true
+    fi
+}
 
 # test_helper's teardown kills what a test started; keep it as
 # helper_teardown, so that ours runs it before removing the namespaces.
@@ -17,21 +44,34 @@ eval "helper_$(declare -f teardown)"
 
 teardown() {
     helper_teardown
-    if [[ -n ${TEST_PREFIX-} ]]; then
+    if [[ -n ${TEST_PREFIX-} && $(id -u) == 0 ]]; then
         LAB_NS_PREFIX=$TEST_PREFIX "$NETNS" down >/dev/null 2>&1 || true
-        # The experiment's own lab, should it have been interrupted.
-        LAB_NS_PREFIX=${TEST_PREFIX}4 "$NETNS" down >/dev/null 2>&1 || true
     fi
 }
 
-# needs_lab - skip unless we may build namespaces; then choose this test's
-# own prefix (from the test process and number, short enough for interface
-# names), so no two tests, and no lab built by hand, share a namespace.
+# needs_lab - skip unless we may build namespaces: as root, here; otherwise
+# in a user namespace that a holder process keeps (teardown kills it, and
+# every namespace made in it goes with it).  Sets IN_LAB, the command
+# prefix that runs a command there (empty for root), and LAB_NETNS, the
+# command that runs netns.sh there; then this test's own prefix (from the
+# test process and number, short enough for interface names).
 needs_lab() {
-    [[ $(id -u) == 0 ]] || skip "needs root: network namespaces"
-    ip netns list >/dev/null 2>&1 || skip "needs 'ip netns' (iproute2)"
+    IN_LAB=()
+    if [[ $(id -u) != 0 ]]; then
+        unshare --user --map-root-user --net --mount true 2>/dev/null ||
+            skip "needs root or user namespaces (unshare --user fails here)"
+        # Root inside the holder's user namespace (--map-root-user): what
+        # nsenter starts there keeps its rights through exec.
+        start_bg "$BATS_TEST_TMPDIR/holder" unshare --user --map-root-user --net --mount \
+            sh -c 'mount -t tmpfs lab /run/netns 2>/dev/null || mount -t tmpfs lab /run
+                   echo ready; exec sleep 600'
+        wait_for "the user namespace" grep -qx ready "$BATS_TEST_TMPDIR/holder.out"
+        IN_LAB=(nsenter --target "$BG_PID" --user --mount --net --preserve-credentials)
+    fi
+    LAB_NETNS=("${IN_LAB[@]}" "$NETNS")
+    "${IN_LAB[@]}" ip netns list >/dev/null 2>&1 || skip "needs 'ip netns' (iproute2)"
     local prefix=t$(($$ % 100000))x$BATS_TEST_NUMBER
-    ! ip netns list | grep -q "^$prefix" || fail "namespaces $prefix* exist already"
+    ! "${IN_LAB[@]}" ip netns list | grep -q "^$prefix" || fail "namespaces $prefix* exist already"
     TEST_PREFIX=$prefix
     export LAB_NS_PREFIX=$prefix
 }
@@ -44,13 +84,13 @@ needs_nft() {
 # lab_up - needs_lab, then build the lab.
 lab_up() {
     needs_lab
-    "$NETNS" up >/dev/null
+    "${LAB_NETNS[@]}" up >/dev/null
 }
 
 # start_lab_server - select_server on lnxserver, port 0: sets SERVER_OUT
 # and PORT.  netns.sh execs the server, so teardown kills it by BG_PID.
 start_lab_server() {
-    start_bg "$BATS_TEST_TMPDIR/server" "$NETNS" exec lnxserver "$SERVER" -p 0
+    start_bg "$BATS_TEST_TMPDIR/server" "${LAB_NETNS[@]}" exec lnxserver "$SERVER" -p 0
     SERVER_OUT=$BATS_TEST_TMPDIR/server.out
     wait_for "the server's listening line" grep -q '^listening on ' "$SERVER_OUT"
     PORT=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$SERVER_OUT")
@@ -61,14 +101,63 @@ start_lab_server() {
 # the line "hello" on stdin; ELAPSED_MS is how long it took.
 client_run() {
     local start=${EPOCHREALTIME/[.,]/}
-    run --separate-stderr timeout "$WAIT_LIMIT" "$NETNS" exec lnxclient "$CLIENT" "$@" <<<"hello"
+    run --separate-stderr timeout "$WAIT_LIMIT" "${LAB_NETNS[@]}" exec lnxclient "$CLIENT" "$@" <<<"hello"
     local end=${EPOCHREALTIME/[.,]/}
     ELAPSED_MS=$(((end - start) / 1000))
 }
 
 # counter HOST NAME - a kernel SNMP counter of HOST (nstat, absolute value).
 counter() {
-    "$NETNS" exec "$1" nstat -asz "$2" | awk -v n="$2" '$1 == n { print $2 }'
+    "${LAB_NETNS[@]}" exec "$1" nstat -asz "$2" | awk -v n="$2" '$1 == n { print $2 }'
+}
+
+# ran_experiment - skip if the experiment could not run here; otherwise
+# fail unless it succeeded; then `run` on what it printed.
+ran_experiment() {
+    [[ ! -e $RUN_DIR/skip ]] || skip "$(cat "$RUN_DIR/skip")"
+    [[ $(cat "$RUN_DIR/status") == 0 ]] ||
+        fail "the experiment failed ($(cat "$RUN_DIR/status")): $(cat "$RUN_DIR/err")"
+    run cat "$RUN_DIR/out"
+}
+
+# schedule RETRIES LINEAR - when the SYNs of a connect() nobody answers are
+# sent, in whole seconds after the first, then "/" and when it gives up: the
+# first LINEAR + 1 waits are 1 s, the next ones double; RETRIES + LINEAR
+# resends, then one more wait.
+schedule() {
+    local retries=$1 linear=$2 t=0 wait=1 i out=0
+    for ((i = 1; i <= retries + linear + 1; i++)); do
+        ((i <= linear + 1)) || wait=$((wait * 2 > 120 ? 120 : wait * 2))
+        t=$((t + wait))
+        if ((i <= retries + linear)); then out+=" $t"; else out+=" / $t"; fi
+    done
+    echo "$out"
+}
+
+# as_nobody - sets AS_USER, the command prefix that runs a command as user
+# nobody (none when we are not root); skips if nobody cannot run it.
+as_nobody() {
+    AS_USER=()
+    if [[ $(id -u) == 0 ]]; then
+        command -v setpriv >/dev/null || skip "needs setpriv (util-linux) to drop root"
+        AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+        "${AS_USER[@]}" test -x "$EXPERIMENT" || skip "user nobody cannot run $EXPERIMENT"
+    fi
+}
+
+# without_userns - sets NO_USERNS, the command prefix that runs a command as
+# nobody (see as_nobody) where user namespaces are switched off.  Where they
+# work, it imitates a machine without them: a user namespace of its own
+# whose user.max_user_namespaces is 0, with every capability dropped; the
+# machine's own setting is not touched.
+without_userns() {
+    as_nobody
+    NO_USERNS=("${AS_USER[@]}")
+    if "${AS_USER[@]}" unshare --user --map-current-user --keep-caps true 2>/dev/null; then
+        NO_USERNS+=(unshare --user --map-current-user --keep-caps
+            bash -c 'echo 0 >/proc/sys/user/max_user_namespaces &&
+                     exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "$@"' -)
+    fi
 }
 
 @test "refused: nothing listens on the port, the server's kernel sends a RST: exit 2 at once" {
@@ -99,7 +188,7 @@ counter() {
     lab_up
     needs_nft
     start_lab_server
-    "$NETNS" exec lnxserver nft -f - <<EOF
+    "${LAB_NETNS[@]}" exec lnxserver nft -f - <<EOF
 table inet lab {
     chain input {
         type filter hook input priority filter; policy accept;
@@ -115,10 +204,10 @@ EOF
     ((ELAPSED_MS >= 1900 && ELAPSED_MS < 3000)) || fail "timed out after $ELAPSED_MS ms"
     # The SYNs reached lnxserver and were dropped there; the server never
     # saw a connection.  Without the rule, the same server answers.
-    run "$NETNS" exec lnxserver nft list chain inet lab input
+    run "${LAB_NETNS[@]}" exec lnxserver nft list chain inet lab input
     assert_output --regexp "tcp dport $PORT counter packets [1-9][0-9]* bytes [0-9]+ drop"
     run ! grep -q '^accepted ' "$SERVER_OUT"
-    "$NETNS" exec lnxserver nft delete table inet lab
+    "${LAB_NETNS[@]}" exec lnxserver nft delete table inet lab
     client_run -w 2 10.10.11.2 "$PORT"
     assert_success
     assert_output "hello"
@@ -140,27 +229,72 @@ EOF
 }
 
 @test "the experiment script shows all four failures with their times, and leaves no namespace behind" {
-    needs_lab
-    needs_nft
+    ran_experiment
 
-    run timeout 60 "$EXPERIMENT" 3>&-
-
-    assert_success
     assert_line --regexp '^  connected to 10\.10\.11\.2:9877 from 10\.10\.12\.2:[0-9]+$'
     assert_line "  select_client: connection refused: nothing listening on 10.10.11.2:9"
     assert_line "  select_client: connect to 10.10.11.99:9877: host unreachable (No route to host)"
-    assert_line "  select_client: connect to 10.10.11.2:9877: timed out after 2s"
+    assert_line "  select_client: connect to 10.10.11.2:9877: timed out after 7.5s"
     assert_line "  select_client: no UDP server at 10.10.11.2:9"
-    # Case by case: 0 connects; refused and UDP at once; ARP ~3 s; -w 2.
+    # Case by case: 0 connects; refused and UDP at once; ARP ~3 s; -w 7.5.
     mapfile -t statuses < <(grep '^  exit status ' <<<"$output")
     assert_equal "${#statuses[@]}" 5
     assert_regex "${statuses[0]}" '^  exit status 0 after 0\.[0-9][0-9]s$'
     assert_regex "${statuses[1]}" '^  exit status 2 after 0\.[0-9][0-9]s$'
     assert_regex "${statuses[2]}" '^  exit status 2 after (2\.[5-9]|3\.[0-9]|4\.[0-9])[0-9]s$'
-    assert_regex "${statuses[3]}" '^  exit status 2 after 2\.[0-9][0-9]s$'
+    assert_regex "${statuses[3]}" '^  exit status 2 after 7\.[5-9][0-9]s$'
     assert_regex "${statuses[4]}" '^  exit status 2 after 0\.[0-9][0-9]s$'
     assert_line "  lnxserver TcpOutRsts: 0 -> 1"
     assert_line "  lnxserver UdpNoPorts: 0 -> 1"
-    run ip netns list
-    refute_output --partial "${LAB_NS_PREFIX}4-"
+    if [[ $(id -u) == 0 ]]; then
+        run ip netns list
+        refute_output --partial "${FILE_PREFIX}4-"
+    else
+        assert_line --index 0 "(04-connect-errors.sh: not root, so it runs in a user namespace of its own)"
+    fi
+}
+
+@test "the experiment script: the SYNs nobody answers are resent on the running kernel's schedule, which it names" {
+    ran_experiment
+    grep -q '^  SYNs seen on' <<<"$output" || skip "tcpdump is not installed: no SYN times"
+
+    retries=$(sed -n 's/^  lnxclient: net\.ipv4\.tcp_syn_retries = \([0-9]*\)$/\1/p' <<<"$output")
+    linear=$(sed -n 's/^  lnxclient: net\.ipv4\.tcp_syn_linear_timeouts = \([0-9]*\)$/\1/p' <<<"$output")
+    if [[ -z $linear ]]; then
+        assert_line "  lnxclient: no net.ipv4.tcp_syn_linear_timeouts (a kernel older than 6.5)"
+    fi
+    assert_regex "$retries" '^[0-9]+$'
+    expected=$(schedule "$retries" "${linear:-0}")
+    assert_line "  so, without -w: SYNs at ${expected% / *} s; ETIMEDOUT after about ${expected##* / } s"
+
+    # The SYNs sent before the 7.5 s deadline, each within 0.3 s of its time
+    # (the kernel's timers run a little late, and the lateness adds up).
+    read -r -a want <<<"${expected% / *}"
+    got=$(sed -n "s/^  SYNs seen on lnxserver's cable, in seconds: //p" <<<"$output")
+    read -r -a seen <<<"$got"
+    n=0
+    for t in "${want[@]}"; do
+        ((t <= 7)) || break
+        n=$((n + 1))
+    done
+    assert_equal "${#seen[@]}" "$n"
+    for ((i = 0; i < n; i++)); do
+        awk -v got="${seen[i]}" -v want="${want[i]}" 'BEGIN { exit !(got - want >= -0.05 && got - want <= 0.3) }' ||
+            fail "SYN $((i + 1)) at ${seen[i]} s, not about ${want[i]} s (all: $got)"
+    done
+    assert_line "  lnxserver dropped $n SYN segments"
+    if [[ -n $linear ]]; then
+        assert_line "  tcp_syn_linear_timeouts + 1 = $((linear + 1)) resends, then twice as long each time;"
+    fi
+}
+
+@test "not root where user namespaces are disabled: exit 4 before building anything, saying why and what to run" {
+    without_userns
+
+    run --separate-stderr "${NO_USERNS[@]}" "$EXPERIMENT"
+
+    assert_failure 4
+    assert_output ""
+    assert_equal "${stderr_lines[0]}" "04-connect-errors.sh: needs root, or a user namespace of its own, and this user cannot create one:"
+    assert_equal "${stderr_lines[-1]}" "Run it as root instead: sudo $EXPERIMENT"
 }

@@ -3,7 +3,8 @@
 # fails.  Across a pulled cable, TCP delivers every message, late and in
 # order, several in one read(); UDP loses those sent during the break and
 # nothing else.  Under random loss, TCP still delivers everything in order
-# (it resends), while UDP's losses are simply gone.
+# (it resends), while UDP's losses are simply gone.  Not as root, the
+# experiment runs in a user namespace of its own.
 
 load test_helper
 
@@ -15,8 +16,9 @@ EXPERIMENT=$BATS_TEST_DIRNAME/../lab/07-link-failure.sh
 # comes from this bats process, so no other test or lab shares it.
 setup_file() {
     export RUN_DIR=$BATS_FILE_TMPDIR
-    if [[ $(id -u) != 0 ]]; then
-        echo "needs root: network namespaces" >"$RUN_DIR/skip"
+    if [[ $(id -u) != 0 ]] &&
+        ! unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null; then
+        echo "needs root or user namespaces (unshare --user fails here)" >"$RUN_DIR/skip"
     elif ! ip netns list >/dev/null 2>&1; then
         echo "needs 'ip netns' (iproute2)" >"$RUN_DIR/skip"
     elif ! command -v nft >/dev/null; then
@@ -33,7 +35,7 @@ setup_file() {
 }
 
 teardown_file() {
-    if [[ -n ${FILE_PREFIX-} ]]; then
+    if [[ -n ${FILE_PREFIX-} && $(id -u) == 0 ]]; then
         LAB_NS_PREFIX=${FILE_PREFIX}7 "$NETNS" down >/dev/null 2>&1 || true
     fi
 }
@@ -76,8 +78,14 @@ increasing() {
 @test "the experiment ends by itself, in under 20 s at these settings, and leaves no namespace behind" {
     ran_experiment
     (($(cat "$RUN_DIR/ms") < 20000)) || fail "took $(cat "$RUN_DIR/ms") ms"
-    run ip netns list
-    refute_output --partial "${FILE_PREFIX}7-"
+    if [[ $(id -u) == 0 ]]; then
+        run ip netns list
+        refute_output --partial "${FILE_PREFIX}7-"
+    else
+        # Its namespaces were in a user namespace of its own, gone with it.
+        run head -n 1 "$RUN_DIR/out"
+        assert_output "(07-link-failure.sh: not root, so it runs in a user namespace of its own)"
+    fi
 }
 
 @test "a 2 s break: TCP delivers every message, late but all of them and in order" {
@@ -152,4 +160,28 @@ increasing() {
     LAB_BREAK=soon run --separate-stderr "$EXPERIMENT"
     assert_failure 1
     assert_equal "$stderr" "07-link-failure.sh: LAB_BREAK must be from 0.5 to 30 seconds, not 'soon'"
+}
+
+@test "not root where user namespaces are disabled: exit 4 before building anything, saying why and what to run" {
+    local as_user=()
+    if [[ $(id -u) == 0 ]]; then
+        command -v setpriv >/dev/null || skip "needs setpriv (util-linux) to drop root"
+        as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+        "${as_user[@]}" test -x "$EXPERIMENT" || skip "user nobody cannot run $EXPERIMENT"
+    fi
+    # Where user namespaces work, imitate a machine without them: a user
+    # namespace of its own whose user.max_user_namespaces is 0, with every
+    # capability dropped (the machine's own setting is not touched).
+    if "${as_user[@]}" unshare --user --map-current-user --keep-caps true 2>/dev/null; then
+        as_user+=(unshare --user --map-current-user --keep-caps
+            bash -c 'echo 0 >/proc/sys/user/max_user_namespaces &&
+                     exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "$@"' -)
+    fi
+
+    run --separate-stderr "${as_user[@]}" "$EXPERIMENT"
+
+    assert_failure 4
+    assert_output ""
+    assert_equal "${stderr_lines[0]}" "07-link-failure.sh: needs root, or a user namespace of its own, and this user cannot create one:"
+    assert_equal "${stderr_lines[-1]}" "Run it as root instead: sudo $EXPERIMENT"
 }
