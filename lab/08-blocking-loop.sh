@@ -134,8 +134,8 @@ kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 
 step "5. The same two clients against select_server"
-start reference ./select_server
-cmd "./select_server -p 0 &"
+start reference ./select_server -b 0.0.0.0
+cmd "./select_server -p 0 -b 0.0.0.0 &"
 head -n 1 "$log" | sed 's/^/    server | /'
 cmd "tests/testpeer flood 127.0.0.1 $port 20 &"
 flood

@@ -44,8 +44,8 @@ idle_client() {
 
 step "1. Start select_server on a port the kernel chooses"
 mkfifo "$tmp/console"
-cmd "./select_server -p 0 &"
-./select_server -p 0 <"$tmp/console" >"$log" 2>&1 &
+cmd "./select_server -p 0 -b 0.0.0.0 &"
+./select_server -p 0 -b 0.0.0.0 <"$tmp/console" >"$log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
 exec {console}>"$tmp/console"

@@ -86,7 +86,8 @@ read_set() {
 
 step "1. A server with --trace: every select() call, before and after"
 mkfifo "$tmp/console"
-spawn ./select_server -p 0 --trace --read-size 16384 <"$tmp/console" >"$log" 2>"$tmp/server.err" &
+spawn ./select_server -p 0 -b 0.0.0.0 --trace --read-size 16384 <"$tmp/console" \
+    >"$log" 2>"$tmp/server.err" &
 server_pid=$!
 pids+=("$server_pid")
 exec {console}>"$tmp/console"
