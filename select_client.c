@@ -814,7 +814,7 @@ next_udp_address(struct client *c)
 static int
 reply_wait_over(struct client *c)
 {
-    char why[128], t[32];
+    char why[ADDR_STRLEN + 128], t[32];
 
     if (c->replies >= c->datagrams)
         return end_session(c, STATUS_OK, NULL);
