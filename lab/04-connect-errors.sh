@@ -49,25 +49,8 @@ lab_privileges "$0" "$@"
 # (set after lab_privileges, which may start this script over, adding it twice).
 export LAB_NS_PREFIX=${LAB_NS_PREFIX:-lab}4
 
-tmp=$(mktemp -d)
-pids=()                         # everything we start in the background
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    "$NETNS" down >/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+netns_lab_setup
 
-# on HOST CMD... - run CMD on a lab host.
-on() {
-    "$NETNS" exec "$@"
-}
 
 # counter HOST NAME - a kernel SNMP counter of HOST (nstat: absolute value,
 # without touching nstat's history file).

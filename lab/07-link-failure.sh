@@ -71,25 +71,8 @@ BREAK_MESSAGES=$(awk -v b="$BREAK" -v i="$INTERVAL" \
 # TCP may still be retransmitting (the wait doubles each time).
 DRAIN_LIMIT=$(awk -v b="$BREAK" 'BEGIN { print int(2 * b) + 10 }')
 
-tmp=$(mktemp -d)
-pids=()                         # everything we start in the background
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    "$NETNS" down >/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+netns_lab_setup
 
-# on HOST CMD... - run CMD on a lab host.
-on() {
-    "$NETNS" exec "$@"
-}
 
 # seconds_between START END - END - START, two $EPOCHREALTIME values.
 seconds_between() {

@@ -44,21 +44,7 @@ lab_privileges "$0" "$@"
 export LAB_NS_PREFIX=${LAB_NS_PREFIX:-lab}11
 CAPTURE_IF=$LAB_NS_PREFIX-rtc   # the router's port on the client's LAN
 
-tmp=$(mktemp -d)
-pids=()
-held=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    "$NETNS" down >/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+netns_lab_setup
 
 gone() { ! running "$1"; }
 

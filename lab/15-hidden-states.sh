@@ -47,26 +47,8 @@ lab_privileges "$0" "$@"
 # lab_privileges, which may start this script over, adding it twice).
 export LAB_NS_PREFIX=${LAB_NS_PREFIX:-lab}15
 
-tmp=$(mktemp -d)
-pids=()
-held=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    "$NETNS" down >/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+netns_lab_setup
 
-# on HOST CMD... - run CMD on a lab host.
-on() {
-    "$NETNS" exec "$@"
-}
 
 # show HOST - the TCP connections of port PORT on HOST (not the listening
 # socket), with their timers, as ss and, if it is installed, netstat see

@@ -24,39 +24,8 @@ require_built "make all lab/fork_server lab/iterative_server" \
     select_server select_client lab/fork_server lab/iterative_server
 
 lab_setup
-servers=()      # the servers started, whose children finish kills
 
-# finish - on exit: the children a server still has, by PID, then the rest.
-finish() {
-    local server child
-    for server in "${servers[@]}"; do
-        for child in $(ps -o pid= --ppid "$server" 2>/dev/null); do
-            kill "$child" 2>/dev/null || true
-        done
-    done
-    cleanup
-}
-trap finish EXIT
 
-# start NAME COMMAND... - start a server with its stdin on a FIFO we hold
-# (select_server's console), its output in NAME.log, and read its port
-# from the first line: sets server_pid, log, port, console.
-start() {
-    local name=$1
-    shift
-    log=$tmp/$name.log
-    mkfifo "$tmp/$name.console"
-    cmd "$* &"
-    spawn "$@" <"$tmp/$name.console" >"$log" 2>&1 &
-    server_pid=$!
-    pids+=("$server_pid")
-    servers+=("$server_pid")
-    exec {console}>"$tmp/$name.console"
-    held+=("$console")
-    wait_5s "$name's listening line" says "$log" '^listening on '
-    port=$(listening_port "$log")
-    head -n 1 "$log" | sed 's/^/    server | /'
-}
 
 # established N - the server's kernel holds N established connections.
 established() {
@@ -148,7 +117,7 @@ processes() {
 no_children() { ! ps -o pid= --ppid "$server_pid" >/dev/null; }
 
 step "1. lab/iterative_server: three clients connect, each types a line"
-start iterative lab/iterative_server -p 0
+start_server iterative lab/iterative_server -p 0
 connect_three
 type_lines
 wait_echo 1
@@ -184,7 +153,7 @@ look "c2 was served only when c1 left, c3 only when c2 left: the server"
 look "accepts the next client only once it is done with the one before."
 
 step "3. lab/fork_server: the same three clients"
-start fork lab/fork_server -p 0
+start_server fork lab/fork_server -p 0
 connect_three
 type_lines
 for i in 1 2 3; do
@@ -209,7 +178,7 @@ look "the children exited with their clients, and the parent reaped them (its"
 look "SIGCHLD handler; experiment 22 shows a fork server that forgets to)."
 
 step "4. select_server: the same three clients"
-start select ./select_server -p 0 -b 127.0.0.1
+start_server select ./select_server -p 0 -b 127.0.0.1
 connect_three
 type_lines
 for i in 1 2 3; do

@@ -24,37 +24,10 @@ require_built "make all lab/fork_server lab/bug_fork_noclose" \
     select_client lab/fork_server lab/bug_fork_noclose
 
 lab_setup
-servers=()      # the forking servers started, whose children finish kills
 
-# finish - on exit: the children a server still has, by PID, then the rest.
-finish() {
-    local server child
-    for server in "${servers[@]}"; do
-        for child in $(ps -o pid= --ppid "$server" 2>/dev/null); do
-            kill "$child" 2>/dev/null || true
-        done
-    done
-    cleanup
-}
-trap finish EXIT
 
 LIMIT=2         # seconds a client is given before the script ends it
 
-# start NAME COMMAND... - start a server, its output in NAME.log, and read
-# its port from the first line: sets server_pid, log, port.
-start() {
-    local name=$1
-    shift
-    log=$tmp/$name.log
-    cmd "$* &"
-    spawn "$@" </dev/null >"$log" 2>&1 &
-    server_pid=$!
-    pids+=("$server_pid")
-    servers+=("$server_pid")
-    wait_5s "$name's listening line" says "$log" '^listening on '
-    port=$(listening_port "$log")
-    head -n 1 "$log" | sed 's/^/    server | /'
-}
 
 # client NAME - start a select_client that sends one line and reaches the
 # end of its input, under `timeout $LIMIT`: sets NAME_pid and NAME_start.
@@ -125,7 +98,7 @@ say "fork_server closes its copy of conn_fd after every fork(); bug_fork_noclose
 say "closes it only when fork() failed, and keeps it when a child serves it."
 
 step "2. lab/bug_fork_noclose, and a client that sends one line and is done"
-start bug lab/bug_fork_noclose -p 0
+start_server bug lab/bug_fork_noclose -p 0
 cmd "echo 'hello from c1' | timeout $LIMIT ./select_client -q 127.0.0.1 $port &"
 client c1
 served c1 1
@@ -156,7 +129,7 @@ look "kernel drops after tcp_fin_timeout); the server's ends stay in"
 look "CLOSE-WAIT for as long as the parent runs."
 
 step "4. lab/fork_server, the same client"
-start fork lab/fork_server -p 0
+start_server fork lab/fork_server -p 0
 cmd "echo 'hello from c4' | timeout $LIMIT ./select_client -q 127.0.0.1 $port &"
 client c4
 ended c4

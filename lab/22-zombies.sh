@@ -24,35 +24,8 @@ require_built "make all lab/fork_server lab/bug_fork_nowait" \
     select_client lab/fork_server lab/bug_fork_nowait
 
 lab_setup
-servers=()      # the forking servers started, whose children finish kills
 
-# finish - on exit: the children a server still has, by PID, then the rest.
-finish() {
-    local server child
-    for server in "${servers[@]}"; do
-        for child in $(ps -o pid= --ppid "$server" 2>/dev/null); do
-            kill "$child" 2>/dev/null || true
-        done
-    done
-    cleanup
-}
-trap finish EXIT
 
-# start NAME COMMAND... - start a server, its output in NAME.log, and read
-# its port from the first line: sets server_pid, log, port.
-start() {
-    local name=$1
-    shift
-    log=$tmp/$name.log
-    cmd "$* &"
-    spawn "$@" </dev/null >"$log" 2>&1 &
-    server_pid=$!
-    pids+=("$server_pid")
-    servers+=("$server_pid")
-    wait_5s "$name's listening line" says "$log" '^listening on '
-    port=$(listening_port "$log")
-    head -n 1 "$log" | sed 's/^/    server | /'
-}
 
 # three_clients - three select_clients, one after the other, each sends a
 # line and leaves at the end of its input; show what each got back.
@@ -98,7 +71,7 @@ say "fork_server catches SIGCHLD and collects each finished child with"
 say "waitpid(); bug_fork_nowait never asks how its children ended."
 
 step "2. lab/bug_fork_nowait serves three clients, one after the other"
-start bug lab/bug_fork_nowait -p 0
+start_server bug lab/bug_fork_nowait -p 0
 three_clients
 wait_5s "three zombies" count_children 3 Z
 tail -n +2 "$log" | sed 's/^/    server | /'
@@ -129,7 +102,7 @@ look "gone: orphans are adopted by init (PID 1), or by the nearest ancestor"
 look "that made itself a 'subreaper', and init waits for every child it gets."
 
 step "4. lab/fork_server, the same three clients"
-start fork lab/fork_server -p 0
+start_server fork lab/fork_server -p 0
 three_clients
 wait_5s "fork_server to reap its children" count_children 0
 family
@@ -138,7 +111,7 @@ look "the parent alone: its SIGCHLD handler reaped each child as it exited."
 step "5. bug_fork_nowait again, started with SIGCHLD ignored"
 say "env --ignore-signal=CHLD sets SIGCHLD to SIG_IGN, and exec() keeps an"
 say "ignored signal ignored.  Not a line of the program changes."
-start ignored env --ignore-signal=CHLD lab/bug_fork_nowait -p 0
+start_server ignored env --ignore-signal=CHLD lab/bug_fork_nowait -p 0
 three_clients
 wait_5s "the children to go" count_children 0
 family

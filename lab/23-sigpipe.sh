@@ -25,20 +25,6 @@ require_built "make all lab/bug_sigpipe_server" select_server select_client lab/
 
 lab_setup
 
-# start NAME COMMAND... - start a server, its output in NAME.log, and read
-# its port from the first line: sets server_pid, log, port.
-start() {
-    local name=$1
-    shift
-    log=$tmp/$name.log
-    cmd "$* &"
-    spawn "$@" </dev/null >"$log" 2>&1 &
-    server_pid=$!
-    pids+=("$server_pid")
-    wait_5s "$name's listening line" says "$log" '^listening on '
-    port=$(listening_port "$log")
-    head -n 1 "$log" | sed 's/^/    server | /'
-}
 
 # client_a - a select_client whose keyboard is a FIFO we hold open; it types
 # one line and waits for the echo: sets a_pid and a_in (its keyboard).
@@ -82,7 +68,7 @@ say "SIGPIPE keeps its default action, which is to end the process, and each"
 say "reply goes out with a plain write(), one write() per line."
 
 step "2. lab/bug_sigpipe_server, and client A, who stays"
-start bug lab/bug_sigpipe_server -p 0
+start_server bug lab/bug_sigpipe_server -p 0
 client_a
 
 step "3. Client B sends two lines and leaves without reading the replies"
@@ -116,7 +102,7 @@ step "5. The same two clients against select_server -r 4"
 say "-r 4: each read() takes at most 4 bytes, so B's two lines are read, and"
 say "echoed with send(), in two turns, like the two write()s of the bug server."
 say "-v traces every select(); only the reads and the connections are shown."
-start ours ./select_server -p 0 -b 127.0.0.1 -r 4 -v
+start_server ours ./select_server -p 0 -b 127.0.0.1 -r 4 -v
 client_a
 mark=$(wc -l <"$log")
 b_leaves_early

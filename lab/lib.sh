@@ -1,10 +1,12 @@
-# lab/lib.sh - helpers shared by the experiment scripts lab/01-*.sh ...
-# lab/11-*.sh.  Sourced, not executed:
+# lab/lib.sh - helpers shared by the experiment scripts lab/NN-*.sh.
+# Sourced, not executed:
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
 # It offers: require_built (the "run make first" check), lab_setup and
-# cleanup (a temporary directory and the PIDs to kill on exit), the output
+# cleanup (a temporary directory and the PIDs to kill on exit; for the
+# namespace lab netns_lab_setup, netns_cleanup and on), start_server (a
+# server with its first line shown and its port read), the output
 # helpers step, say, cmd, look, indent, ms_now, spawn and release (child
 # processes that do not inherit our pipe ends), wait_until and wait_5s
 # (poll with a deadline), says, running, listening_port (the port in
@@ -29,22 +31,78 @@ require_built() {
     done
 }
 
-# lab_setup - make $tmp, empty pids and held, and run cleanup on exit.
+# lab_setup - make $tmp, empty pids, servers and held, and run cleanup on
+# exit.
 lab_setup() {
     tmp=$(mktemp -d)
     pids=()     # every process this script starts, killed by PID on exit
+    servers=()  # forking servers among them: their children are killed too
     held=()     # pipe ends this script holds: no child may inherit them
     trap cleanup EXIT
 }
 
-# cleanup - kill every PID in pids, wait for it, and remove $tmp.
+# cleanup - kill every PID in pids (the children of each PID in servers
+# first: killing a forking server leaves its children running), wait for
+# each, and remove $tmp.
 cleanup() {
-    local pid
+    local pid child
+    for pid in "${servers[@]}"; do
+        for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+            kill "$child" 2>/dev/null || true
+        done
+    done
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$tmp"
+}
+
+# netns_lab_setup - lab_setup for an experiment on the namespace lab: on
+# exit the lab comes down too, and SIGINT or SIGTERM end the script (with
+# status 130 or 143) through that same cleanup.
+netns_lab_setup() {
+    lab_setup
+    trap netns_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# netns_cleanup - cleanup, taking the namespace lab down before $tmp goes.
+netns_cleanup() {
+    local dir=$tmp
+    tmp=''              # cleanup removes nothing yet
+    cleanup
+    "$NETNS" down >/dev/null || true
+    rm -rf "$dir"
+}
+
+# on HOST CMD... - run CMD on a host of the namespace lab.
+on() {
+    "$NETNS" exec "$@"
+}
+
+# start_server NAME COMMAND... - start a server in the background: its
+# stdin on a FIFO this script holds (for select_server, its console:
+# `console` is the write end), its output in $tmp/NAME.log.  Shows the
+# command and the server's first line, and reads the port from it: sets
+# server_pid, log, port and console.  On exit it is killed, and so are
+# its children if it forks.
+start_server() {
+    local name=$1
+    shift
+    log=$tmp/$name.log
+    mkfifo "$tmp/$name.console"
+    cmd "$* &"
+    spawn "$@" <"$tmp/$name.console" >"$log" 2>&1 &
+    server_pid=$!
+    pids+=("$server_pid")
+    servers+=("$server_pid")
+    exec {console}>"$tmp/$name.console"
+    held+=("$console")
+    wait_5s "$name's listening line" says "$log" '^listening on '
+    port=$(listening_port "$log")
+    head -n 1 "$log" | sed 's/^/    server | /'
 }
 
 if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
