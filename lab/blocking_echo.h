@@ -16,10 +16,11 @@
  * compiler says so (-Wunused-function) if one ever stops being shared.
  *
  * Contents, in order:
- *   constants            DEFAULT_PORT, LISTENQ, BUF_SIZE, ACCEPT_BACKOFF_NS
+ *   constants            DEFAULT_PORT, BUF_SIZE, ACCEPT_BACKOFF_NS (and
+ *                        listener.h's LISTENQ)
  *   the command line     parse_args()
  *   signals              install_handlers(), set_signal(), on_terminate()
- *   the listener         open_listener(), handle_accept_error()
+ *   the listener         listener.h's open_listener(), handle_accept_error()
  *   one client           echo_until_eof()
  *
  * Each server defines _POSIX_C_SOURCE and PROGNAME, then includes
@@ -43,8 +44,9 @@
 #error "include ../common.h before blocking_echo.h"
 #endif
 
+#include "listener.h"
+
 #define DEFAULT_PORT      9877
-#define LISTENQ           1024          /* listen() backlog, as in UNP */
 #define BUF_SIZE          16384         /* select_server's read size */
 #define ACCEPT_BACKOFF_NS 100000000L    /* 0.1 s pause after accept() fails */
 
@@ -53,7 +55,6 @@ static int install_handlers(void);
 static int set_signal(int signo, void (*handler)(int), int flags,
                       const char *name);
 static void on_terminate(int signo);
-static int open_listener(unsigned short port);
 static void handle_accept_error(int listen_fd, int err);
 static void echo_until_eof(int fd);
 
@@ -144,38 +145,6 @@ on_terminate(int signo)
 {
     (void)signo;
     _exit(0);
-}
-
-/*
- * open_listener - a blocking listening socket on 127.0.0.1:port, and the
- * first line naming the port really bound.  Returns the fd, or -1 after
- * printing why.
- */
-static int
-open_listener(unsigned short port)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    int fd, on = 1;
-
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0) {
-        report_error(errno, "socket");
-        return -1;
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-        listen(fd, LISTENQ) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-        report_error(errno, "listening on 127.0.0.1:%u", (unsigned)port);
-        (void)close(fd);        /* the failure above is the one to report */
-        return -1;
-    }
-    printf("listening on 127.0.0.1:%u (tcp)\n", (unsigned)ntohs(sin.sin_port));
-    return fd;
 }
 
 /*

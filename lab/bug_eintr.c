@@ -59,16 +59,16 @@
 
 /* The shared helpers (strict port parsing, report_error, write_all). */
 #include "../common.h"
+/* open_listener(): the lab servers' blocking listener on 127.0.0.1. */
+#include "listener.h"
 
 #define DEFAULT_PORT 9877
-#define LISTENQ      1024               /* listen() backlog, as in UNP */
 #define BUF_SIZE     16384
 
 static int parse_args(int argc, char **argv, unsigned short *port,
                       bool *restart);
 static int install_handlers(bool restart);
 static void on_sigchld(int signo);
-static int open_listener(unsigned short port);
 static int serve(int listen_fd);
 static void start_child(int listen_fd, int conn_fd);
 static void echo_until_eof(int fd);
@@ -159,38 +159,6 @@ on_sigchld(int signo)
     while (waitpid(-1, NULL, WNOHANG) > 0)
         continue;
     errno = saved_errno;
-}
-
-/*
- * open_listener - a blocking listening socket on 127.0.0.1:port, and the
- * first line naming the port really bound.  Returns the fd, or -1 after
- * printing why.
- */
-static int
-open_listener(unsigned short port)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    int fd, on = 1;
-
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0) {
-        report_error(errno, "socket");
-        return -1;
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-        bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-        listen(fd, LISTENQ) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-        report_error(errno, "listening on 127.0.0.1:%u", (unsigned)port);
-        (void)close(fd);        /* the failure above is the one to report */
-        return -1;
-    }
-    printf("listening on 127.0.0.1:%u (tcp)\n", (unsigned)ntohs(sin.sin_port));
-    return fd;
 }
 
 /*
