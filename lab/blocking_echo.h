@@ -17,11 +17,12 @@
  *
  * Contents, in order:
  *   constants            DEFAULT_PORT, BUF_SIZE, ACCEPT_BACKOFF_NS (and
- *                        listener.h's LISTENQ)
+ *                        blocking_server.h's LISTENQ)
  *   the command line     parse_args()
  *   signals              install_handlers(), set_signal(), on_terminate()
- *   the listener         listener.h's open_listener(), handle_accept_error()
- *   one client           echo_until_eof()
+ *   the listener         blocking_server.h's open_listener(),
+ *                        handle_accept_error()
+ *   one client           blocking_server.h's echo_until_eof()
  *
  * Each server defines _POSIX_C_SOURCE and PROGNAME, then includes
  * "../common.h" (report_error, parse_port, write_all), then this.
@@ -44,11 +45,12 @@
 #error "include ../common.h before blocking_echo.h"
 #endif
 
-#include "listener.h"
-
 #define DEFAULT_PORT      9877
 #define BUF_SIZE          16384         /* select_server's read size */
 #define ACCEPT_BACKOFF_NS 100000000L    /* 0.1 s pause after accept() fails */
+
+/* open_listener(), echo_until_eof(): shared with two bug programs. */
+#include "blocking_server.h"
 
 static int parse_args(int argc, char **argv, unsigned short *port);
 static int install_handlers(void);
@@ -56,7 +58,6 @@ static int set_signal(int signo, void (*handler)(int), int flags,
                       const char *name);
 static void on_terminate(int signo);
 static void handle_accept_error(int listen_fd, int err);
-static void echo_until_eof(int fd);
 
 /*
  * parse_args - "-h", "-p PORT" or nothing.  Returns -1 to go on, or the exit
@@ -163,38 +164,6 @@ handle_accept_error(int listen_fd, int err)
         return;
     report_error(err, "accept on fd %d", listen_fd);
     (void)nanosleep(&backoff, NULL);    /* EINTR: a shorter pause */
-}
-
-/*
- * echo_until_eof - write back whatever arrives on fd until the client's
- * EOF, with blocking read() and write().  A reset or a vanished reader
- * (ECONNRESET, EPIPE) is the client leaving, not news; any other error is
- * reported.  Either way the caller goes on: fork_server's child exits,
- * iterative_server closes fd and accepts the next client.
- */
-static void
-echo_until_eof(int fd)
-{
-    char buf[BUF_SIZE];
-
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-
-        if (n == 0)
-            return;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != ECONNRESET)
-                report_error(errno, "read fd %d", fd);
-            return;
-        }
-        if (write_all(fd, buf, (size_t)n) < 0) {
-            if (errno != EPIPE && errno != ECONNRESET)
-                report_error(errno, "write fd %d", fd);
-            return;
-        }
-    }
 }
 
 #endif /* BLOCKING_ECHO_H */

@@ -59,11 +59,11 @@
 
 /* The shared helpers (strict port parsing, report_error, write_all). */
 #include "../common.h"
-/* open_listener(): the lab servers' blocking listener on 127.0.0.1. */
-#include "listener.h"
 
 #define DEFAULT_PORT 9877
 #define BUF_SIZE     16384
+/* open_listener() and echo_until_eof(), as fork_server has them. */
+#include "blocking_server.h"
 
 static int parse_args(int argc, char **argv, unsigned short *port,
                       bool *restart);
@@ -71,7 +71,6 @@ static int install_handlers(bool restart);
 static void on_sigchld(int signo);
 static int serve(int listen_fd);
 static void start_child(int listen_fd, int conn_fd);
-static void echo_until_eof(int fd);
 
 int
 main(int argc, char **argv)
@@ -206,31 +205,3 @@ start_child(int listen_fd, int conn_fd)
         report_error(errno, "close fd %d", conn_fd);
 }
 
-/*
- * echo_until_eof - write back whatever arrives on fd until the client's
- * EOF.  A reset or a vanished reader is the client leaving, not news.
- */
-static void
-echo_until_eof(int fd)
-{
-    char buf[BUF_SIZE];
-
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-
-        if (n == 0)
-            return;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != ECONNRESET)
-                report_error(errno, "read fd %d", fd);
-            return;
-        }
-        if (write_all(fd, buf, (size_t)n) < 0) {
-            if (errno != EPIPE && errno != ECONNRESET)
-                report_error(errno, "write fd %d", fd);
-            return;
-        }
-    }
-}

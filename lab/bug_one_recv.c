@@ -57,11 +57,11 @@
 
 /* The shared helpers (strict port parsing, report_error, write_all). */
 #include "../common.h"
-/* open_listener(): the lab servers' blocking listener on 127.0.0.1. */
-#include "listener.h"
 
 #define DEFAULT_PORT      9877
 #define BUF_SIZE          4096          /* one recv(); --fixed: one line */
+/* open_listener(): the lab servers' blocking listener on 127.0.0.1. */
+#include "blocking_server.h"
 #define ACCEPT_BACKOFF_NS 100000000L    /* 0.1 s pause after accept() fails */
 
 static int parse_args(int argc, char **argv, unsigned short *port,
