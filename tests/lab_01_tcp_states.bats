@@ -35,9 +35,14 @@ conn_states() {
 }
 
 # states_are NAME EXPECTED - conn_states NAME is exactly EXPECTED (lines,
-# any order).
+# any order); if not, print what it is.
 states_are() {
-    [[ $(conn_states "$1") == "$(sort <<<"$2")" ]]
+    local states
+    states=$(conn_states "$1")
+    [[ $states == "$(sort <<<"$2")" ]] || {
+        echo "ss shows: ${states:-no socket of this connection}"
+        return 1
+    }
 }
 
 # ends_of NAME - NAME_CLIENT and NAME_SERVER: the local and peer address

@@ -34,38 +34,50 @@ HELD_FDS=()
 
 # --- Waiting -------------------------------------------------------------
 
+# now_us - the wall clock in microseconds (bash's EPOCHREALTIME; its
+# decimal separator follows the locale).
+now_us() {
+    echo "${EPOCHREALTIME/[.,]/}"
+}
+
 # wait_for DESCRIPTION COMMAND... - run COMMAND every 20 ms until it
-# succeeds; fail the test, naming DESCRIPTION, after WAIT_LIMIT seconds.
-# COMMAND is run again on every try, but its arguments were expanded once:
-# a condition that must be recomputed (a count, a file's contents) belongs
-# in a function, such as says_times, not in a "$(...)" argument.
+# succeeds; fail the test, naming DESCRIPTION and showing what COMMAND
+# printed on its last try, once WAIT_LIMIT seconds have passed (by the
+# clock: a slow COMMAND does not stretch the limit).  COMMAND runs in this
+# shell and is run again on every try, but its arguments were expanded
+# once: a condition that must be recomputed (a count, a file's contents)
+# belongs in a function, such as says_times, not in a "$(...)" argument.
 wait_for() {
-    local what=$1 i
+    local what=$1 deadline last=${BATS_TEST_TMPDIR:-$BATS_RUN_TMPDIR}/wait_for.last
     shift
-    for ((i = 0; i < WAIT_LIMIT * 50; i++)); do
-        if "$@" >/dev/null 2>&1; then
-            return 0
+    deadline=$(($(now_us) + WAIT_LIMIT * 1000000))
+    until "$@" >"$last" 2>&1; do
+        if (($(now_us) >= deadline)); then
+            echo "timed out after ${WAIT_LIMIT}s waiting for: $what" >&2
+            if [[ -s $last ]]; then
+                echo "its last try printed:" >&2
+                cat "$last" >&2
+            fi
+            return 1
         fi
         sleep 0.02
     done
-    echo "timed out after ${WAIT_LIMIT}s waiting for: $what" >&2
-    return 1
 }
 
 # wait_exit SECONDS PID - wait for PID (a child of this shell) to exit and
 # set EXIT_STATUS to its status.  Fails if it still runs after SECONDS.
 wait_exit() {
-    local limit=$1 pid=$2 i
-    for ((i = 0; i < limit * 50; i++)); do
-        if ! is_running "$pid"; then
-            EXIT_STATUS=0
-            wait "$pid" || EXIT_STATUS=$?
-            return 0
+    local limit=$1 pid=$2 deadline
+    deadline=$(($(now_us) + limit * 1000000))
+    while is_running "$pid"; do
+        if (($(now_us) >= deadline)); then
+            echo "process $pid still running after ${limit}s" >&2
+            return 1
         fi
         sleep 0.02
     done
-    echo "process $pid still running after ${limit}s" >&2
-    return 1
+    EXIT_STATUS=0
+    wait "$pid" || EXIT_STATUS=$?
 }
 
 # --- Starting processes --------------------------------------------------
@@ -368,8 +380,24 @@ ports_of() {
     ss "${kind}npH" | awk -v pid="pid=$2," 'index($0, pid) { sub(/.*:/, "", $4); print $4 }'
 }
 
+# show_server_log - the last lines the server wrote to stdout and stderr,
+# if a server was started, on stderr (bats shows them under a failure).
+show_server_log() {
+    local file
+    for file in ${SERVER_OUT:+"$SERVER_OUT"} ${SERVER_ERR:+"$SERVER_ERR"}; do
+        if [[ -s $file ]]; then
+            echo "--- last lines of ${file##*/}:" >&2
+            tail -n 15 "$file" >&2
+        fi
+    done
+}
+
 teardown() {
     local pid
+    # A failed test shows the end of the server's log: what it saw last.
+    if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
+        show_server_log
+    fi
     # A terminal of terminal.bats: its tmux server, the shell and the jobs
     # in it end with the terminal.
     if [[ -n ${TMUX_SOCK-} ]]; then
