@@ -293,14 +293,20 @@ time.sleep(30)
 }
 
 @test "-u to a name with two addresses, the first refused: it moves on to the second, as TCP does" {
-    [[ $(id -u) == 0 ]] || skip "needs root, for a hosts file of its own (unshare -m)"
-    command -v unshare >/dev/null || skip "unshare is not installed"
+    # A hosts file of its own: a mount namespace, in which it is mounted
+    # over /etc/hosts; as an ordinary user, inside a user namespace.
+    local userns=()
+    if [[ $(id -u) != 0 ]]; then
+        userns=(--user --map-root-user)
+    fi
+    unshare "${userns[@]}" --mount true 2>/dev/null ||
+        skip "needs root or user namespaces (unshare --mount fails here)"
     # twoaddrs is ::1 and then 127.0.0.1 (RFC 6724 puts IPv6 first); the
     # server listens on 127.0.0.1 only.
     printf '::1 twoaddrs\n127.0.0.1 twoaddrs\n' >"$BATS_TEST_TMPDIR/hosts"
     start_server --bind 127.0.0.1
 
-    run --separate-stderr timeout "$WAIT_LIMIT" unshare -m sh -c \
+    run --separate-stderr timeout "$WAIT_LIMIT" unshare "${userns[@]}" --mount sh -c \
         'mount --bind "$1" /etc/hosts && exec "$2" -u twoaddrs "$3"' _ \
         "$BATS_TEST_TMPDIR/hosts" "$CLIENT" "$PORT" <<<$'first\nsecond'
     assert_success

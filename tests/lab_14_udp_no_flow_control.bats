@@ -16,11 +16,7 @@ SIZE=1400
 
 # in_netns COMMAND... - COMMAND in this test's network namespace, if any.
 in_netns() {
-    if [[ -n ${TEST_NETNS-} ]]; then
-        ip netns exec "$TEST_NETNS" "$@"
-    else
-        "$@"
-    fi
+    "${IN_NETNS[@]}" "$@"
 }
 
 # skmem FIELD - one number of ss's memory line for the server's UDP
@@ -90,11 +86,8 @@ blast_stopped_server() {
 }
 
 @test "in a namespace of its own, UdpRcvbufErrors and netstat -su count exactly the socket's drops" {
-    [[ $(id -u) == 0 ]] || skip "needs root, for a network namespace"
-    TEST_NETNS=sl-test-$$-$BATS_SUITE_TEST_NUMBER
-    ip netns add "$TEST_NETNS"
-    ip -n "$TEST_NETNS" link set lo up
-    SERVER_PREFIX=(ip netns exec "$TEST_NETNS")
+    own_netns
+    SERVER_PREFIX=("${IN_NETNS[@]}")
     start_server -b 127.0.0.1 -q
 
     blast_stopped_server

@@ -115,8 +115,10 @@ release() {
 # would wait for the server to exit before reporting.  With SERVER_FD_LIMIT
 # set, the server alone runs with that soft RLIMIT_NOFILE.  SERVER_PREFIX
 # is a command to run it under: (taskset -c 0) pins it to one CPU, as on a
-# one-CPU machine; (ip netns exec NAME) runs it in a network namespace.
+# one-CPU machine; ("${IN_NETNS[@]}") runs it in the test's own network
+# namespace (own_netns).
 SERVER_PREFIX=()
+IN_NETNS=()
 start_server() {
     local console=$BATS_TEST_TMPDIR/console
     SERVER_OUT=$BATS_TEST_TMPDIR/server.out
@@ -345,16 +347,34 @@ in_backlog() {
     [[ -n $(ss -Htn state established "( sport = :$PORT )") ]]
 }
 
-# small_buffers_netns - a network namespace of this test's own whose TCP
-# buffers are at most 64 KiB (loopback's are megabytes), so that what a
-# slow client has not taken stays in the server, where it shows.  Needs
-# root; sets TEST_NETNS, which teardown deletes.
+# own_netns - a network namespace of this test's own, its loopback up:
+# sets IN_NETNS, the command prefix that runs a command there.  A holder
+# process keeps the namespace; teardown kills it, and the namespace goes
+# with it.  As root that is all; as an ordinary user the namespace belongs
+# to a user namespace of its own too, where the commands run as its root
+# (so they may configure it), which skips the test where the kernel
+# forbids unprivileged user namespaces.
+own_netns() {
+    local create=(--net) enter=(--net)
+    if [[ $(id -u) != 0 ]]; then
+        unshare --user --map-root-user --net true 2>/dev/null ||
+            skip "needs root or user namespaces (unshare --user fails here)"
+        create=(--user --map-root-user --net)
+        enter=(--user --preserve-credentials --net)
+    fi
+    start_bg "$BATS_TEST_TMPDIR/netns" unshare "${create[@]}" \
+        sh -c 'echo ready; exec sleep 3600'
+    wait_for "the namespace's holder" grep -qx ready "$BATS_TEST_TMPDIR/netns.out"
+    IN_NETNS=(nsenter --target "$BG_PID" "${enter[@]}")
+    "${IN_NETNS[@]}" ip link set lo up
+}
+
+# small_buffers_netns - own_netns, with TCP buffers of at most 64 KiB
+# (loopback's are megabytes), so that what a slow client has not taken
+# stays in the server, where it shows.
 small_buffers_netns() {
-    [[ $(id -u) == 0 ]] || skip "needs root, for a network namespace"
-    TEST_NETNS=sl-test-$$-$BATS_SUITE_TEST_NUMBER
-    ip netns add "$TEST_NETNS"
-    ip -n "$TEST_NETNS" link set lo up
-    ip netns exec "$TEST_NETNS" sysctl -qw net.ipv4.tcp_wmem="4096 16384 65536" \
+    own_netns
+    "${IN_NETNS[@]}" sysctl -qw net.ipv4.tcp_wmem="4096 16384 65536" \
         net.ipv4.tcp_rmem="4096 16384 65536"
 }
 
@@ -408,7 +428,4 @@ teardown() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    if [[ -n ${TEST_NETNS-} ]]; then
-        ip netns del "$TEST_NETNS"
-    fi
 }

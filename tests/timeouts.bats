@@ -85,13 +85,13 @@ elapsed_ms() {
     # TCP buffers of 64 KiB at most, as on a real link, so that the echo
     # waits in the server, not in the kernel.
     small_buffers_netns
-    SERVER_PREFIX=(ip netns exec "$TEST_NETNS")
+    SERVER_PREFIX=("${IN_NETNS[@]}")
     start_server --idle-timeout 1
     # 600 KB sent as fast as the server takes it, but its echo read back at
     # only 100 KB/s: the server stops reading us for seconds at a time
     # (throttled), and after our FIN it still has echo to send.  6 s in
     # all, and never 1 s without a byte moving one way or the other.
-    run --separate-stderr ip netns exec "$TEST_NETNS" \
+    run --separate-stderr "${IN_NETNS[@]}" \
         timeout 20 "$PEER" drain 127.0.0.1 "$PORT" 600000 100000
     assert_success
     assert_output --regexp '^sent 600000, received 600000, then EOF after [0-9]+ ms$'
