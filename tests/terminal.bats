@@ -17,6 +17,8 @@ start_terminal() {
     TERM_DIR=$(mktemp -d)
     chmod 755 "$TERM_DIR"
     if [[ -n $user ]]; then
+        [[ $(id -u) == 0 ]] ||
+            skip "needs root, to become $user (run as an ordinary user, the same scenario above is this one)"
         id "$user" >/dev/null 2>&1 || skip "there is no user $user"
         setpriv --reuid="$user" --regid=nogroup --clear-groups \
             test -x "$SERVER" || skip "$user cannot run $SERVER"
