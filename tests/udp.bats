@@ -82,7 +82,7 @@ write_halves() {
 # udp_reply_from SOURCE_ADDR SOURCE_PORT - send one datagram to the
 # server from that address and port (nc -s -p), and print any reply.
 udp_reply_from() {
-    timeout 5 nc -u -w1 -s "$1" -p "$2" 127.0.0.1 "$PORT" <<<"looped?" || true
+    timeout 5 "${IN_NETNS[@]}" nc -u -w1 -s "$1" -p "$2" 127.0.0.1 "$PORT" <<<"looped?" || true
 }
 
 @test "a datagram 'from' our own port gets no reply: two echo servers must not answer each other forever" {
@@ -99,7 +99,12 @@ udp_reply_from() {
 }
 
 @test "a datagram from a well-known port below 1024 (echo, chargen, DNS) gets no reply" {
-    [[ $(id -u) == 0 ]] || skip "sending from a port below 1024 needs root"
+    # Sending from a port below 1024 needs root, or the root of a user
+    # namespace in a network namespace of its own.
+    if [[ $(id -u) != 0 ]]; then
+        own_netns
+        SERVER_PREFIX=("${IN_NETNS[@]}")
+    fi
     start_server --bind 127.0.0.1
     for port in 7 19 53; do
         run udp_reply_from 127.0.0.1 "$port"
