@@ -22,7 +22,7 @@ lab_setup
 
 # ms_since START - milliseconds since START, a saved $EPOCHREALTIME.
 ms_since() {
-    echo $(((${EPOCHREALTIME/./} - ${1/./}) / 1000))
+    echo $(((${EPOCHREALTIME/[.,]/} - ${1/[.,]/}) / 1000))
 }
 
 # client_state PID - the TCP state of the socket of our client PID, found

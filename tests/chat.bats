@@ -175,7 +175,7 @@ arrival_of() {
     local i sent=()
     for i in 1 2 3 4 5 6; do
         types talker "talk $i"
-        sent[i]=${EPOCHREALTIME/./}
+        sent[i]=$(now_us)
         sleep 0.5
     done
 
