@@ -18,7 +18,7 @@
  * Contents, in order:
  *   constants            DEFAULT_PORT, BUF_SIZE, ACCEPT_BACKOFF_NS (and
  *                        blocking_server.h's LISTENQ)
- *   the command line     parse_args()
+ *   the command line     blocking_server.h's parse_server_args()
  *   signals              install_handlers(), set_signal(), on_terminate()
  *   the listener         blocking_server.h's open_listener(),
  *                        handle_accept_error()
@@ -52,47 +52,11 @@
 /* open_listener(), echo_until_eof(): shared with two bug programs. */
 #include "blocking_server.h"
 
-static int parse_args(int argc, char **argv, unsigned short *port);
 static int install_handlers(void);
 static int set_signal(int signo, void (*handler)(int), int flags,
                       const char *name);
 static void on_terminate(int signo);
 static void handle_accept_error(int listen_fd, int err);
-
-/*
- * parse_args - "-h", "-p PORT" or nothing.  Returns -1 to go on, or the exit
- * status after printing the usage (0) or one line saying what is wrong (1).
- */
-static int
-parse_args(int argc, char **argv, unsigned short *port)
-{
-    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
-        printf("usage: %s [-p PORT]   (default %d, 0 = kernel chooses)\n",
-               PROGNAME, DEFAULT_PORT);
-        return 0;
-    }
-    if (argc == 1)
-        return -1;
-    if (strcmp(argv[1], "-p") != 0) {
-        report_error(0, "unexpected argument '%s' (usage: %s [-p PORT])",
-                     argv[1], PROGNAME);
-        return 1;
-    }
-    if (argc == 2) {
-        report_error(0, "-p needs a port (0-65535)");
-        return 1;
-    }
-    if (parse_port(argv[2], 0, port) < 0) {
-        report_error(0, "invalid port '%s' (expected 0-65535)", argv[2]);
-        return 1;
-    }
-    if (argc > 3) {
-        report_error(0, "unexpected argument '%s' (usage: %s [-p PORT])",
-                     argv[3], PROGNAME);
-        return 1;
-    }
-    return -1;
-}
 
 /*
  * install_handlers - ignore SIGPIPE (a write to a client that has gone

@@ -65,8 +65,6 @@
 /* open_listener() and echo_until_eof(), as fork_server has them. */
 #include "blocking_server.h"
 
-static int parse_args(int argc, char **argv, unsigned short *port,
-                      bool *restart);
 static int install_handlers(bool restart);
 static void on_sigchld(int signo);
 static int serve(int listen_fd);
@@ -79,7 +77,8 @@ main(int argc, char **argv)
     bool restart = false;
     int rc, listen_fd;
 
-    if ((rc = parse_args(argc, argv, &port, &restart)) >= 0)
+    if ((rc = parse_server_args(argc, argv, "-r", "-r: SA_RESTART", &restart,
+                                &port)) >= 0)
         return rc;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* each line at once, even in a pipe */
     if (install_handlers(restart) < 0)
@@ -87,34 +86,6 @@ main(int argc, char **argv)
     if ((listen_fd = open_listener(port)) < 0)
         return 2;
     return serve(listen_fd);
-}
-
-/*
- * parse_args - "-h", or any of "-r" and "-p PORT".  Returns -1 to go on,
- * or the exit status after printing the usage (0) or what is wrong (1).
- */
-static int
-parse_args(int argc, char **argv, unsigned short *port, bool *restart)
-{
-    static const char usage[] = "usage: %s [-r] [-p PORT]   (default %d,"
-                                " 0 = kernel chooses; -r: SA_RESTART)\n";
-
-    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
-        printf(usage, PROGNAME, DEFAULT_PORT);
-        return 0;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-r") == 0) {
-            *restart = true;
-        } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc &&
-                   parse_port(argv[i + 1], 0, port) == 0) {
-            i++;
-        } else {
-            fprintf(stderr, usage, PROGNAME, DEFAULT_PORT);
-            return 1;
-        }
-    }
-    return -1;
 }
 
 /*

@@ -64,8 +64,6 @@
 #include "blocking_server.h"
 #define ACCEPT_BACKOFF_NS 100000000L    /* 0.1 s pause after accept() fails */
 
-static int parse_args(int argc, char **argv, unsigned short *port,
-                      bool *fixed);
 static _Noreturn void serve(int listen_fd, bool fixed);
 static void serve_recvs(int fd);
 static void serve_lines(int fd);
@@ -79,7 +77,8 @@ main(int argc, char **argv)
     bool fixed = false;
     int rc, listen_fd;
 
-    if ((rc = parse_args(argc, argv, &port, &fixed)) >= 0)
+    if ((rc = parse_server_args(argc, argv, "--fixed", NULL, &fixed,
+                                &port)) >= 0)
         return rc;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* each line at once, even in a pipe */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
@@ -89,34 +88,6 @@ main(int argc, char **argv)
     if ((listen_fd = open_listener(port)) < 0)
         return 2;
     serve(listen_fd, fixed);
-}
-
-/*
- * parse_args - "-h", or any of "--fixed" and "-p PORT".  Returns -1 to go
- * on, or the exit status after printing the usage (0) or what is wrong (1).
- */
-static int
-parse_args(int argc, char **argv, unsigned short *port, bool *fixed)
-{
-    static const char usage[] = "usage: %s [--fixed] [-p PORT]   (default"
-                                " %d, 0 = kernel chooses)\n";
-
-    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
-        printf(usage, PROGNAME, DEFAULT_PORT);
-        return 0;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--fixed") == 0) {
-            *fixed = true;
-        } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc &&
-                   parse_port(argv[i + 1], 0, port) == 0) {
-            i++;
-        } else {
-            fprintf(stderr, usage, PROGNAME, DEFAULT_PORT);
-            return 1;
-        }
-    }
-    return -1;
 }
 
 /*

@@ -45,7 +45,7 @@
 
 /* The shared helpers (strict port parsing, report_error, write_all). */
 #include "../common.h"
-/* What both blocking servers share: parse_args, install_handlers,
+/* What both blocking servers share: parse_server_args, install_handlers,
  * set_signal, open_listener, handle_accept_error, echo_until_eof. */
 #include "blocking_echo.h"
 
@@ -60,7 +60,7 @@ main(int argc, char **argv)
     unsigned short port = DEFAULT_PORT;
     int rc, listen_fd;
 
-    if ((rc = parse_args(argc, argv, &port)) >= 0)
+    if ((rc = parse_server_args(argc, argv, NULL, NULL, NULL, &port)) >= 0)
         return rc;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* each line at once, even in a pipe */
     if (install_handlers() < 0 || install_reaper() < 0)

@@ -178,6 +178,18 @@ fd [0-9]+: recv\(\) returned 4 bytes: "end\\n"$'
     client | 2: end"
 }
 
+@test "bug_one_recv: -h names --fixed; a bad option or port is one line, exit 1" {
+    run --separate-stderr "$BUG_SERVER" -h
+    assert_success
+    assert_output "usage: bug_one_recv [--fixed] [-p PORT]   (default 9877, 0 = kernel chooses)"
+    run --separate-stderr "$BUG_SERVER" --fix
+    assert_failure 1
+    assert_equal "$stderr" "bug_one_recv: unexpected argument '--fix' (usage: bug_one_recv [--fixed] [-p PORT])"
+    run --separate-stderr "$BUG_SERVER" --fixed -p x
+    assert_failure 1
+    assert_equal "$stderr" "bug_one_recv: invalid port 'x' (expected 0-65535)"
+}
+
 @test "18-one-recv-one-message.sh without the programs built says: run make first" {
     mkdir "$BATS_TEST_TMPDIR/lab"
     cp "$SCRIPT" "$LAB/lib.sh" "$BATS_TEST_TMPDIR/lab/"

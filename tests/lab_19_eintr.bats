@@ -162,6 +162,21 @@ accepted fd [0-9]+: child [0-9]+\$"
     fi
 }
 
+@test "bug_eintr: -h names -r; a bad option, a missing or bad port is one line, exit 1" {
+    run --separate-stderr "$BUG_SERVER" -h
+    assert_success
+    assert_output "usage: bug_eintr [-r] [-p PORT]   (default 9877, 0 = kernel chooses; -r: SA_RESTART)"
+    run --separate-stderr "$BUG_SERVER" --restart
+    assert_failure 1
+    assert_equal "$stderr" "bug_eintr: unexpected argument '--restart' (usage: bug_eintr [-r] [-p PORT])"
+    run --separate-stderr "$BUG_SERVER" -r -p
+    assert_failure 1
+    assert_equal "$stderr" "bug_eintr: -p needs a port (0-65535)"
+    run --separate-stderr "$BUG_SERVER" -p 65536 -r
+    assert_failure 1
+    assert_equal "$stderr" "bug_eintr: invalid port '65536' (expected 0-65535)"
+}
+
 @test "19-eintr.sh without the programs built says: run make first" {
     mkdir "$BATS_TEST_TMPDIR/lab"
     cp "$SCRIPT" "$LAB/lib.sh" "$BATS_TEST_TMPDIR/lab/"
