@@ -68,13 +68,13 @@ tests/test_text: tests/test_text.c text.c text.h
 lab/byteorder: lab/byteorder.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/byteorder.c $(LDLIBS)
 
-lab/naive_server: lab/naive_server.c common.h
+lab/naive_server: lab/naive_server.c common.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_server.c $(LDLIBS)
 
 lab/naive_client: lab/naive_client.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_client.c $(LDLIBS)
 
-lab/naive_udp_echo: lab/naive_udp_echo.c common.h
+lab/naive_udp_echo: lab/naive_udp_echo.c common.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_udp_echo.c $(LDLIBS)
 
 lab/udp_blast: lab/udp_blast.c common.h
@@ -83,28 +83,28 @@ lab/udp_blast: lab/udp_blast.c common.h
 lab/bug_strlen_client: lab/bug_strlen_client.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_strlen_client.c $(LDLIBS)
 
-lab/bug_one_recv: lab/bug_one_recv.c common.h lab/blocking_server.h
+lab/bug_one_recv: lab/bug_one_recv.c common.h lab/blocking_server.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_one_recv.c $(LDLIBS)
 
-lab/bug_eintr: lab/bug_eintr.c common.h lab/blocking_server.h
+lab/bug_eintr: lab/bug_eintr.c common.h lab/blocking_server.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_eintr.c $(LDLIBS)
 
-lab/bug_no_listen: lab/bug_no_listen.c common.h
+lab/bug_no_listen: lab/bug_no_listen.c common.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_no_listen.c $(LDLIBS)
 
-lab/bug_fork_noclose: lab/bug_fork_noclose.c common.h lab/blocking_echo.h lab/blocking_server.h
+lab/bug_fork_noclose: lab/bug_fork_noclose.c common.h lab/blocking_echo.h lab/blocking_server.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_fork_noclose.c $(LDLIBS)
 
-lab/bug_fork_nowait: lab/bug_fork_nowait.c common.h lab/blocking_echo.h lab/blocking_server.h
+lab/bug_fork_nowait: lab/bug_fork_nowait.c common.h lab/blocking_echo.h lab/blocking_server.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_fork_nowait.c $(LDLIBS)
 
-lab/bug_sigpipe_server: lab/bug_sigpipe_server.c common.h
+lab/bug_sigpipe_server: lab/bug_sigpipe_server.c common.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_sigpipe_server.c $(LDLIBS)
 
-lab/fork_server: lab/fork_server.c common.h lab/blocking_echo.h lab/blocking_server.h
+lab/fork_server: lab/fork_server.c common.h lab/blocking_echo.h lab/blocking_server.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/fork_server.c $(LDLIBS)
 
-lab/iterative_server: lab/iterative_server.c common.h lab/blocking_echo.h lab/blocking_server.h
+lab/iterative_server: lab/iterative_server.c common.h lab/blocking_echo.h lab/blocking_server.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/iterative_server.c $(LDLIBS)
 
 bench/loadgen: bench/loadgen.c common.h

@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,52 +30,9 @@
 #ifndef BUF_SIZE
 #error "define BUF_SIZE (bytes per read) before including blocking_server.h"
 #endif
-#if !defined(PROGNAME) || !defined(DEFAULT_PORT)
-#error "define PROGNAME and DEFAULT_PORT before including blocking_server.h"
-#endif
 
-
-/*
- * parse_server_args - the command line of a lab server: "-h", or any of
- * "-p PORT" and SWITCH, an on/off option of the program's own (NULL: it
- * has none; SWITCH_HELP, if not NULL, says what it does in the usage).
- * Sets *port, and *switch_on when SWITCH is given.  Returns -1 to go on,
- * or the exit status after printing the usage (0) or one line saying what
- * is wrong (1).
- */
-static inline int
-parse_server_args(int argc, char **argv, const char *switch_name,
-                  const char *switch_help, bool *switch_on,
-                  unsigned short *port)
-{
-    char usage[96];
-
-    snprintf(usage, sizeof usage, "%s%s%s%s [-p PORT]", PROGNAME,
-             switch_name ? " [" : "", switch_name ? switch_name : "",
-             switch_name ? "]" : "");
-    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
-        printf("usage: %s   (default %d, 0 = kernel chooses%s%s)\n", usage,
-               DEFAULT_PORT, switch_help ? "; " : "",
-               switch_help ? switch_help : "");
-        return 0;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (switch_name != NULL && strcmp(argv[i], switch_name) == 0) {
-            *switch_on = true;
-        } else if (strcmp(argv[i], "-p") != 0) {
-            report_error(0, "unexpected argument '%s' (usage: %s)", argv[i],
-                         usage);
-            return 1;
-        } else if (++i == argc) {
-            report_error(0, "-p needs a port (0-65535)");
-            return 1;
-        } else if (parse_port(argv[i], 0, port) < 0) {
-            report_error(0, "invalid port '%s' (expected 0-65535)", argv[i]);
-            return 1;
-        }
-    }
-    return -1;
-}
+/* parse_server_args(): the command line. */
+#include "server_args.h"
 
 /*
  * open_listener - a blocking listening socket on 127.0.0.1:port, and the

@@ -55,6 +55,9 @@
 #define DEFAULT_PORT 9877
 #define RETRY_SECONDS 1                 /* between two failed accept()s */
 
+/* The command line: -h, -p PORT, each mistake named in one line. */
+#include "server_args.h"
+
 static int open_socket(unsigned short port);
 static _Noreturn void serve(int fd);
 
@@ -62,20 +65,10 @@ int
 main(int argc, char **argv)
 {
     unsigned short port = DEFAULT_PORT;
-    int fd;
+    int fd, rc;
 
-    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
-        printf("usage: %s [-p PORT]   (default %d, 0 = kernel chooses)\n",
-               PROGNAME, DEFAULT_PORT);
-        return 0;
-    }
-    if (!(argc == 1 ||
-          (argc == 3 && strcmp(argv[1], "-p") == 0 &&
-           parse_port(argv[2], 0, &port) == 0))) {
-        fprintf(stderr, "usage: %s [-p PORT]   (default %d, 0 = kernel"
-                " chooses)\n", PROGNAME, DEFAULT_PORT);
-        return 1;
-    }
+    if ((rc = parse_server_args(argc, argv, NULL, NULL, NULL, &port)) >= 0)
+        return rc;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* each line at once, even in a pipe */
     if ((fd = open_socket(port)) < 0)
         return 2;

@@ -61,6 +61,9 @@
 #define LISTENQ      1024           /* listen() backlog, as in UNP */
 #define LINE_MAX_LEN 1024           /* a longer line is answered in pieces */
 
+/* The command line: -h, -p PORT, each mistake named in one line. */
+#include "server_args.h"
+
 /* One client: its socket (-1: the slot is free) and the line read so far. */
 struct client {
     int fd;
@@ -87,19 +90,10 @@ main(int argc, char **argv)
 {
     struct server s;
     unsigned short port = DEFAULT_PORT;
+    int rc;
 
-    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
-        printf("usage: %s [-p PORT]   (default %d, 0 = kernel chooses)\n",
-               PROGNAME, DEFAULT_PORT);
-        return 0;
-    }
-    if (!(argc == 1 ||
-          (argc == 3 && strcmp(argv[1], "-p") == 0 &&
-           parse_port(argv[2], 0, &port) == 0))) {
-        fprintf(stderr, "usage: %s [-p PORT]   (default %d, 0 = kernel"
-                " chooses)\n", PROGNAME, DEFAULT_PORT);
-        return 1;
-    }
+    if ((rc = parse_server_args(argc, argv, NULL, NULL, NULL, &port)) >= 0)
+        return rc;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* each line at once, even in a pipe */
     /* THE BUG: no signal(SIGPIPE, SIG_IGN) here, and write(), not
      * send(..., MSG_NOSIGNAL), below. */

@@ -51,6 +51,9 @@
 #define LISTENQ      1024           /* listen() backlog, as in UNP */
 #define BUF_SIZE     4096
 
+/* The command line: -h, -p PORT, each mistake named in one line. */
+#include "server_args.h"
+
 /* The whole state: the listener and a table of client fds (-1: free). */
 struct server {
     int listen_fd;
@@ -68,19 +71,10 @@ main(int argc, char **argv)
 {
     struct server s;
     unsigned short port = DEFAULT_PORT;
+    int rc;
 
-    if (argc == 2 && strcmp(argv[1], "-h") == 0) {
-        printf("usage: %s [-p PORT]   (default %d, 0 = kernel chooses)\n",
-               PROGNAME, DEFAULT_PORT);
-        return 0;
-    }
-    if (!(argc == 1 ||
-          (argc == 3 && strcmp(argv[1], "-p") == 0 &&
-           parse_port(argv[2], 0, &port) == 0))) {
-        fprintf(stderr, "usage: %s [-p PORT]   (default %d, 0 = kernel"
-                " chooses)\n", PROGNAME, DEFAULT_PORT);
-        return 1;
-    }
+    if ((rc = parse_server_args(argc, argv, NULL, NULL, NULL, &port)) >= 0)
+        return rc;
     setvbuf(stdout, NULL, _IOLBF, 0);   /* each line at once, even in a pipe */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         perror(PROGNAME ": signal SIGPIPE");

@@ -34,6 +34,9 @@
 #define DEFAULT_PORT 9877
 #define MAX_DATAGRAM 65536
 
+/* The command line: -h, -p PORT, each mistake named in one line. */
+#include "server_args.h"
+
 int
 main(int argc, char **argv)
 {
@@ -42,14 +45,10 @@ main(int argc, char **argv)
     static char buf[MAX_DATAGRAM];
     unsigned short port = DEFAULT_PORT;
     char local[ADDR_STRLEN];
-    int fd;
+    int fd, rc;
 
-    if (!(argc == 1 || (argc == 3 && strcmp(argv[1], "-p") == 0 &&
-                        parse_port(argv[2], 0, &port) == 0))) {
-        fprintf(stderr, "usage: %s [-p PORT]   (default %d, 0 = kernel"
-                " chooses)\n", PROGNAME, DEFAULT_PORT);
-        return 1;
-    }
+    if ((rc = parse_server_args(argc, argv, NULL, NULL, NULL, &port)) >= 0)
+        return rc;
     addr.sin_port = htons(port);
     if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0 ||
         bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {

@@ -208,6 +208,27 @@ options:
     assert_equal "$stderr" "asyncio_echo.py: invalid port '70000' (expected 0-65535)"
 }
 
+@test "every other lab server has the same command line: -h on stdout, each mistake one line and status 1" {
+    local name
+    for name in naive_server naive_udp_echo bug_no_listen bug_sigpipe_server \
+                bug_fork_noclose bug_fork_nowait; do
+        run --separate-stderr "$LAB/$name" -h
+        assert_success
+        assert_output "usage: $name [-p PORT]   (default 9877, 0 = kernel chooses)"
+        assert_equal "$stderr" ''
+        run --separate-stderr "$LAB/$name" -x
+        assert_failure 1
+        assert_output ''
+        assert_equal "$stderr" "$name: unexpected argument '-x' (usage: $name [-p PORT])"
+        run --separate-stderr "$LAB/$name" -p
+        assert_failure 1
+        assert_equal "$stderr" "$name: -p needs a port (0-65535)"
+        run --separate-stderr "$LAB/$name" -p 70000
+        assert_failure 1
+        assert_equal "$stderr" "$name: invalid port '70000' (expected 0-65535)"
+    done
+}
+
 @test "SIGTERM: each server exits at once with status 0, so a benchmark can stop it" {
     local server
     for server in "$FORK_SERVER" "$ITERATIVE_SERVER" "$ASYNCIO_ECHO"; do
