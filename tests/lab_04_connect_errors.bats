@@ -134,32 +134,6 @@ schedule() {
     echo "$out"
 }
 
-# as_nobody - sets AS_USER, the command prefix that runs a command as user
-# nobody (none when we are not root); skips if nobody cannot run it.
-as_nobody() {
-    AS_USER=()
-    if [[ $(id -u) == 0 ]]; then
-        command -v setpriv >/dev/null || skip "needs setpriv (util-linux) to drop root"
-        AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-        "${AS_USER[@]}" test -x "$EXPERIMENT" || skip "user nobody cannot run $EXPERIMENT"
-    fi
-}
-
-# without_userns - sets NO_USERNS, the command prefix that runs a command as
-# nobody (see as_nobody) where user namespaces are switched off.  Where they
-# work, it imitates a machine without them: a user namespace of its own
-# whose user.max_user_namespaces is 0, with every capability dropped; the
-# machine's own setting is not touched.
-without_userns() {
-    as_nobody
-    NO_USERNS=("${AS_USER[@]}")
-    if "${AS_USER[@]}" unshare --user --map-current-user --keep-caps true 2>/dev/null; then
-        NO_USERNS+=(unshare --user --map-current-user --keep-caps
-            bash -c 'echo 0 >/proc/sys/user/max_user_namespaces &&
-                     exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "$@"' -)
-    fi
-}
-
 @test "refused: nothing listens on the port, the server's kernel sends a RST: exit 2 at once" {
     lab_up
 
@@ -289,7 +263,7 @@ EOF
 }
 
 @test "not root where user namespaces are disabled: exit 4 before building anything, saying why and what to run" {
-    without_userns
+    without_userns "$EXPERIMENT"
 
     run --separate-stderr "${NO_USERNS[@]}" "$EXPERIMENT"
 

@@ -244,22 +244,10 @@ EOF
 
 @test "not root where user namespaces are disabled: exit 4 before building anything, saying why and what to run" {
     command -v tcpdump >/dev/null || skip "tcpdump is not installed (apt-get install tcpdump)"
-    local as_user=()
-    if [[ $(id -u) == 0 ]]; then
-        command -v setpriv >/dev/null || skip "needs setpriv (util-linux) to drop root"
-        as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-        "${as_user[@]}" test -x "$SCRIPT" || skip "user nobody cannot run $SCRIPT"
-    fi
-    # Where user namespaces work, imitate a machine without them: a user
-    # namespace of its own whose user.max_user_namespaces is 0, with every
-    # capability dropped (the machine's own setting is not touched).
-    if "${as_user[@]}" unshare --user --map-current-user --keep-caps true 2>/dev/null; then
-        as_user+=(unshare --user --map-current-user --keep-caps
-            bash -c 'echo 0 >/proc/sys/user/max_user_namespaces &&
-                     exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "$@"' -)
-    fi
+    # As nobody, where user namespaces are off (or seem to be).
+    without_userns "$SCRIPT"
 
-    run --separate-stderr "${as_user[@]}" "$SCRIPT"
+    run --separate-stderr "${NO_USERNS[@]}" "$SCRIPT"
 
     assert_failure 4
     assert_output ""

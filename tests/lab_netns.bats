@@ -78,34 +78,6 @@ ms_now() {
     echo $((t / 1000))
 }
 
-# as_nobody - sets AS_USER, the command prefix that runs a command as user
-# nobody (none when we are not root); skips if nobody cannot run netns.sh.
-as_nobody() {
-    AS_USER=()
-    if [[ $(id -u) == 0 ]]; then
-        command -v setpriv >/dev/null || skip "needs setpriv (util-linux) to drop root"
-        AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-        "${AS_USER[@]}" test -x "$NETNS" || skip "user nobody cannot run $NETNS"
-    fi
-}
-
-# without_userns - sets NO_USERNS, the command prefix that runs a command as
-# nobody (see as_nobody) where user namespaces are switched off.  Where they
-# work, it imitates a machine without them (IMITATED=1): a user namespace of
-# its own whose user.max_user_namespaces is 0, with every capability
-# dropped; the machine's own setting is not touched.
-without_userns() {
-    as_nobody
-    NO_USERNS=("${AS_USER[@]}")
-    IMITATED=0
-    if "${AS_USER[@]}" unshare --user --map-current-user --keep-caps true 2>/dev/null; then
-        NO_USERNS+=(unshare --user --map-current-user --keep-caps
-            bash -c 'echo 0 >/proc/sys/user/max_user_namespaces &&
-                     exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "$@"' -)
-        IMITATED=1
-    fi
-}
-
 @test "up builds lnxclient, router and lnxserver; the client reaches the server only through the router" {
     needs_lab
 
@@ -280,7 +252,7 @@ lnxserver: not up (no namespace $P-lnxserver)"
 }
 
 @test "not root, outside a lab shell: one line saying to start 'netns.sh shell' (or sudo), exit 1, nothing built" {
-    as_nobody
+    as_nobody "$NETNS"
     "${AS_USER[@]}" unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null ||
         skip "user namespaces are not available here (the next tests cover that)"
     prefix=t$(($$ % 100000))x$BATS_TEST_NUMBER
@@ -295,7 +267,7 @@ lnxserver: not up (no namespace $P-lnxserver)"
 }
 
 @test "not root: in 'netns.sh shell' an ordinary user builds the lab, crosses the router, and it all goes with the shell" {
-    as_nobody
+    as_nobody "$NETNS"
     "${AS_USER[@]}" unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null ||
         skip "needs user namespaces (unshare --user fails here)"
     prefix=t$(($$ % 100000))x$BATS_TEST_NUMBER
@@ -339,7 +311,7 @@ lnxserver: not up (no namespace $P-lnxserver)"
 }
 
 @test "no user namespaces: shell and up say why (here user.max_user_namespaces = 0) and to use sudo, exit 4" {
-    without_userns
+    without_userns "$NETNS"
 
     run --separate-stderr "${NO_USERNS[@]}" "$NETNS" shell
 
@@ -361,7 +333,7 @@ Run it as root instead: sudo $NETNS shell"
 }
 
 @test "no user namespaces: the message names what forbids them (Debian's switch, AppArmor's restriction)" {
-    without_userns
+    without_userns "$NETNS"
     # Settings as those systems have them, in a tree of our own that
     # LAB_PROC_SYS points lib.sh at.
     FAKE_SYS=$(mktemp -d)

@@ -11,7 +11,7 @@ load test_helper
 # FIFO that this shell holds open (SCREEN_FD) and does not read: the
 # server's "terminal" that nobody looks at.  Sets SERVER_PID, PORT,
 # SCREEN (the FIFO), SERVER_ERR; `console CMD` types a command.  With
-# AS_USER set, the server runs as that user.
+# SERVER_USER set, the server runs as that user.
 start_server_to_fifo() {
     local console=$BATS_TEST_TMPDIR/console line as_user=()
     SCREEN=$BATS_TEST_TMPDIR/screen
@@ -19,8 +19,8 @@ start_server_to_fifo() {
     mkfifo -m 600 "$console" "$SCREEN"
     exec {SCREEN_FD}<>"$SCREEN"
     hold "$SCREEN_FD"
-    if [[ -n ${AS_USER-} ]]; then
-        as_user=(setpriv --reuid="$AS_USER" --regid=nogroup --clear-groups)
+    if [[ -n ${SERVER_USER-} ]]; then
+        as_user=(setpriv --reuid="$SERVER_USER" --regid=nogroup --clear-groups)
     fi
     spawn "${as_user[@]}" "$SERVER" -p 0 "$@" <"$console" >"$SCREEN" \
         2>"$SERVER_ERR" 3>&- &
@@ -76,7 +76,7 @@ nobody_reads_stdout() {
     setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$SERVER" ||
         skip "nobody cannot run $SERVER"
     # The FIFO is root's, mode 600: nobody cannot open it a second time.
-    AS_USER=nobody nobody_reads_stdout
+    SERVER_USER=nobody nobody_reads_stdout
 }
 
 @test "past 1 MiB of log, lines are dropped and counted; the count is reported once output flows, and in stats" {

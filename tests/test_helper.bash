@@ -378,6 +378,35 @@ small_buffers_netns() {
         net.ipv4.tcp_rmem="4096 16384 65536"
 }
 
+# as_nobody PROGRAM - sets AS_USER, the command prefix that runs a command
+# as user nobody (none when we are not root: this user is an ordinary one
+# already); skips if nobody cannot run PROGRAM.
+as_nobody() {
+    AS_USER=()
+    if [[ $(id -u) == 0 ]]; then
+        command -v setpriv >/dev/null || skip "needs setpriv (util-linux) to drop root"
+        AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+        "${AS_USER[@]}" test -x "$1" || skip "user nobody cannot run $1"
+    fi
+}
+
+# without_userns PROGRAM - sets NO_USERNS, the command prefix that runs a
+# command as nobody (see as_nobody) where user namespaces are switched off.
+# Where they work, it imitates a machine without them (IMITATED=1): a user
+# namespace of its own whose user.max_user_namespaces is 0, with every
+# capability dropped; the machine's own setting is not touched.
+without_userns() {
+    as_nobody "$1"
+    NO_USERNS=("${AS_USER[@]}")
+    IMITATED=0
+    if "${AS_USER[@]}" unshare --user --map-current-user --keep-caps true 2>/dev/null; then
+        NO_USERNS+=(unshare --user --map-current-user --keep-caps
+            bash -c 'echo 0 >/proc/sys/user/max_user_namespaces &&
+                     exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all "$@"' -)
+        IMITATED=1
+    fi
+}
+
 # --- Processes -----------------------------------------------------------
 
 # is_running PID - the process exists and is not a zombie.
