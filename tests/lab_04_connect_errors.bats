@@ -11,7 +11,6 @@
 
 load test_helper
 
-NETNS=$BATS_TEST_DIRNAME/../lab/netns.sh
 EXPERIMENT=$BATS_TEST_DIRNAME/../lab/04-connect-errors.sh
 
 # The experiment runs once for the whole file (about 11 s); the tests from
@@ -38,44 +37,6 @@ teardown_file() {
     fi
 }
 
-# test_helper's teardown kills what a test started; keep it as
-# helper_teardown, so that ours runs it before removing the namespaces.
-eval "helper_$(declare -f teardown)"
-
-teardown() {
-    helper_teardown
-    if [[ -n ${TEST_PREFIX-} && $(id -u) == 0 ]]; then
-        LAB_NS_PREFIX=$TEST_PREFIX "$NETNS" down >/dev/null 2>&1 || true
-    fi
-}
-
-# needs_lab - skip unless we may build namespaces: as root, here; otherwise
-# in a user namespace that a holder process keeps (teardown kills it, and
-# every namespace made in it goes with it).  Sets IN_LAB, the command
-# prefix that runs a command there (empty for root), and LAB_NETNS, the
-# command that runs netns.sh there; then this test's own prefix (from the
-# test process and number, short enough for interface names).
-needs_lab() {
-    IN_LAB=()
-    if [[ $(id -u) != 0 ]]; then
-        unshare --user --map-root-user --net --mount true 2>/dev/null ||
-            skip "needs root or user namespaces (unshare --user fails here)"
-        # Root inside the holder's user namespace (--map-root-user): what
-        # nsenter starts there keeps its rights through exec.
-        start_bg "$BATS_TEST_TMPDIR/holder" unshare --user --map-root-user --net --mount \
-            sh -c 'mount -t tmpfs lab /run/netns 2>/dev/null || mount -t tmpfs lab /run
-                   echo ready; exec sleep 600'
-        wait_for "the user namespace" grep -qx ready "$BATS_TEST_TMPDIR/holder.out"
-        IN_LAB=(nsenter --target "$BG_PID" --user --mount --net --preserve-credentials)
-    fi
-    LAB_NETNS=("${IN_LAB[@]}" "$NETNS")
-    "${IN_LAB[@]}" ip netns list >/dev/null 2>&1 || skip "needs 'ip netns' (iproute2)"
-    local prefix=t$(($$ % 100000))x$BATS_TEST_NUMBER
-    ! "${IN_LAB[@]}" ip netns list | grep -q "^$prefix" || fail "namespaces $prefix* exist already"
-    TEST_PREFIX=$prefix
-    export LAB_NS_PREFIX=$prefix
-}
-
 # needs_nft - skip unless nftables can be used.
 needs_nft() {
     command -v nft >/dev/null || skip "needs nft (apt-get install nftables)"
@@ -85,16 +46,6 @@ needs_nft() {
 lab_up() {
     needs_lab
     "${LAB_NETNS[@]}" up >/dev/null
-}
-
-# start_lab_server - select_server on lnxserver, port 0: sets SERVER_OUT
-# and PORT.  netns.sh execs the server, so teardown kills it by BG_PID.
-start_lab_server() {
-    start_bg "$BATS_TEST_TMPDIR/server" "${LAB_NETNS[@]}" exec lnxserver "$SERVER" -p 0
-    SERVER_OUT=$BATS_TEST_TMPDIR/server.out
-    wait_for "the server's listening line" grep -q '^listening on ' "$SERVER_OUT"
-    PORT=$(sed -n '1s/^listening on .*:\([0-9][0-9]*\) (.*$/\1/p' "$SERVER_OUT")
-    [[ $PORT =~ ^[0-9]+$ ]]
 }
 
 # client_run [OPTIONS...] HOST PORT - `run` select_client on lnxclient with

@@ -8,7 +8,6 @@
 
 load test_helper
 
-NETNS=$BATS_TEST_DIRNAME/../lab/netns.sh
 EXPERIMENT=$BATS_TEST_DIRNAME/../lab/07-link-failure.sh
 
 # The experiment runs once for the whole file, fast (a message every 0.1 s,

@@ -12,7 +12,6 @@ load test_helper
 
 SCRIPT=$BATS_TEST_DIRNAME/../lab/11-packet-capture.sh
 LADDER=$BATS_TEST_DIRNAME/../lab/ladder.awk
-NETNS=$BATS_TEST_DIRNAME/../lab/netns.sh
 
 # The experiment runs once for the whole file (about 2 s); most tests check
 # one thing it printed.

@@ -11,7 +11,6 @@
 load test_helper
 
 EXPERIMENT=$BATS_TEST_DIRNAME/../lab/15-hidden-states.sh
-NETNS=$BATS_TEST_DIRNAME/../lab/netns.sh
 
 # The experiment runs once for the whole file (about 5 s); each test checks
 # one part of what it printed.
