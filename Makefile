@@ -71,7 +71,7 @@ lab/byteorder: lab/byteorder.c common.h
 lab/naive_server: lab/naive_server.c common.h lab/server_args.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_server.c $(LDLIBS)
 
-lab/naive_client: lab/naive_client.c common.h
+lab/naive_client: lab/naive_client.c common.h lab/connect_to.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/naive_client.c $(LDLIBS)
 
 lab/naive_udp_echo: lab/naive_udp_echo.c common.h lab/server_args.h
@@ -80,7 +80,7 @@ lab/naive_udp_echo: lab/naive_udp_echo.c common.h lab/server_args.h
 lab/udp_blast: lab/udp_blast.c common.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/udp_blast.c $(LDLIBS)
 
-lab/bug_strlen_client: lab/bug_strlen_client.c common.h
+lab/bug_strlen_client: lab/bug_strlen_client.c common.h lab/connect_to.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ lab/bug_strlen_client.c $(LDLIBS)
 
 lab/bug_one_recv: lab/bug_one_recv.c common.h lab/blocking_server.h lab/server_args.h

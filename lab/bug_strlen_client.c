@@ -54,10 +54,11 @@
 
 /* The shared helpers (report_error, write_all) of the real programs. */
 #include "../common.h"
+/* connect_to(): getaddrinfo(), then connect() to each address in turn. */
+#include "connect_to.h"
 
 #define REPLY_MAX 4096          /* the longest echo one printf handles */
 
-static int connect_to(const char *host, const char *port);
 static int echo_lines(int fd);
 static int echo_piece(int fd, const char *data, size_t len);
 static int read_exactly(int fd, char *buf, size_t len);
@@ -92,39 +93,6 @@ main(int argc, char **argv)
     return status;
 }
 
-/*
- * connect_to - a connected TCP socket to the first address of HOST PORT
- * that answers.  Returns the fd, or -1 after printing why.
- */
-static int
-connect_to(const char *host, const char *port)
-{
-    struct addrinfo hints, *res, *ai;
-    int fd = -1, err = 0, rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-        report_error(0, "%s port %s: %s", host, port, gai_strerror(rc));
-        return -1;
-    }
-    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0) {
-            err = errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            err = errno;
-            (void)close(fd);    /* the connect error is the one to report */
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        report_error(err, "connect %s port %s", host, port);
-    return fd;
-}
 
 /*
  * echo_lines - each line of stdin (getline: up to and including '\n', or

@@ -38,10 +38,11 @@
 
 /* The shared helpers (strict port parsing, write_all) of the real programs. */
 #include "../common.h"
+/* connect_to(): getaddrinfo(), then connect() to each address in turn. */
+#include "connect_to.h"
 
 #define MAXLINE  4096
 
-static int connect_to(const char *host, const char *port);
 static int str_cli(int fd);
 static int read_echo(int fd, size_t want);
 
@@ -68,41 +69,6 @@ main(int argc, char **argv)
     return status;
 }
 
-/*
- * connect_to - a connected TCP socket to the first address of HOST PORT
- * that answers.  Returns the fd, or -1 after printing why.
- */
-static int
-connect_to(const char *host, const char *port)
-{
-    struct addrinfo hints, *res, *ai;
-    int fd = -1, err = 0, rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-        fprintf(stderr, "%s: %s port %s: %s\n", PROGNAME, host, port,
-                gai_strerror(rc));
-        return -1;
-    }
-    for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0) {
-            err = errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            err = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        fprintf(stderr, "%s: connect %s port %s: %s\n", PROGNAME, host, port,
-                strerror(err));
-    return fd;
-}
 
 /*
  * str_cli - the loop: a line from stdin, to the server, its echo to stdout.
