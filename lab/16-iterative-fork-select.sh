@@ -84,6 +84,20 @@ show() {
     fi
 }
 
+# all_three_served - the three clients connect and type their line, and
+# each gets its echo back (a server that serves them at once).
+all_three_served() {
+    local i
+    connect_three
+    type_lines
+    for i in 1 2 3; do
+        wait_echo "$i"
+    done
+    for i in 1 2 3; do
+        show "$i"
+    done
+}
+
 # unread_waiting N - N connections to the server hold bytes nobody has
 # read: lines that arrived on connections the program has not accepted.
 unread_waiting() {
@@ -154,14 +168,7 @@ look "accepts the next client only once it is done with the one before."
 
 step "3. lab/fork_server: the same three clients"
 start_server fork lab/fork_server -p 0
-connect_three
-type_lines
-for i in 1 2 3; do
-    wait_echo "$i"
-done
-for i in 1 2 3; do
-    show "$i"
-done
+all_three_served
 sockets
 look "the parent holds only the listener; each connection is held by another"
 look "process, a child of the parent: one child per client."
@@ -179,14 +186,7 @@ look "SIGCHLD handler; experiment 22 shows a fork server that forgets to)."
 
 step "4. select_server: the same three clients"
 start_server select ./select_server -p 0 -b 127.0.0.1
-connect_three
-type_lines
-for i in 1 2 3; do
-    wait_echo "$i"
-done
-for i in 1 2 3; do
-    show "$i"
-done
+all_three_served
 sockets
 look "one process holds the listener and all three connections, on three fds."
 processes
