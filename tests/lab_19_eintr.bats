@@ -39,6 +39,27 @@ served() {
     assert_equal "$EXIT_STATUS" 0
 }
 
+# survives_sigchld NAME PROGRAM [ARGS...] - start PROGRAM; a client's exit
+# (its child's SIGCHLD), then a kill -CHLD, interrupt its accept(); it must
+# still serve a new client, and say nothing on stderr.
+survives_sigchld() {
+    local name=$1
+    start_plain_server "$@"
+    start_idle_client a -q
+    served a
+    wait_for "the server in accept()" in_accept
+    kill -CHLD "$SERVER_PID"
+    wait_for "the server in accept()" in_accept
+
+    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <<<'still here?'
+
+    assert_success
+    assert_output 'still here?'
+    assert is_running "$SERVER_PID"
+    run cat "$BATS_TEST_TMPDIR/$name.err"
+    assert_output ''
+}
+
 @test "bug_eintr: the first client to leave ends the server with accept: Interrupted system call" {
     start_plain_server bug "$BUG_SERVER"
     start_idle_client a -q
@@ -67,37 +88,11 @@ accepted fd [0-9]+: child [0-9]+\$"
 }
 
 @test "bug_eintr -r: with SA_RESTART the kernel restarts accept(), and it serves on" {
-    start_plain_server bug "$BUG_SERVER" -r
-    start_idle_client a -q
-    served a
-    wait_for "the server in accept()" in_accept
-    kill -CHLD "$SERVER_PID"
-    wait_for "the server in accept()" in_accept
-
-    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <<<'still here?'
-
-    assert_success
-    assert_output 'still here?'
-    assert is_running "$SERVER_PID"
-    run cat "$BATS_TEST_TMPDIR/bug.err"
-    assert_output ''
+    survives_sigchld bug "$BUG_SERVER" -r
 }
 
 @test "fork_server: a child's exit and kill -CHLD interrupt accept(), and it calls it again" {
-    start_plain_server fork "$FORK_SERVER"
-    start_idle_client a -q
-    served a
-    wait_for "the server in accept()" in_accept
-    kill -CHLD "$SERVER_PID"
-    wait_for "the server in accept()" in_accept
-
-    run --separate-stderr timeout "$WAIT_LIMIT" "$CLIENT" -q 127.0.0.1 "$PORT" <<<'still here?'
-
-    assert_success
-    assert_output 'still here?'
-    assert is_running "$SERVER_PID"
-    run cat "$BATS_TEST_TMPDIR/fork.err"
-    assert_output ''
+    survives_sigchld fork "$FORK_SERVER"
 }
 
 @test "select_server: a handled signal makes select() fail with EINTR, and the loop calls it again" {
