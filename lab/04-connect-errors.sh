@@ -42,8 +42,7 @@ SILENT_TIMEOUT=7.5
 for prog in select_server select_client; do
     [[ -x $BIN/$prog ]] || { echo "$PROG: $BIN/$prog not found: run 'make' first" >&2; exit 1; }
 done
-command -v nft >/dev/null ||
-    { echo "$PROG: 'nft' not found: install nftables (apt-get install nftables)" >&2; exit 1; }
+require_command nft nftables
 lab_privileges "$0" "$@"
 # Our own namespaces, apart from any lab built by hand with netns.sh
 # (set after lab_privileges, which may start this script over, adding it twice).

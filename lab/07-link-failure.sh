@@ -58,7 +58,7 @@ in_range "$BREAK" 0.5 30 || die "LAB_BREAK must be from 0.5 to 30 seconds, not '
 for prog in select_server select_client; do
     [[ -x $BIN/$prog ]] || die "$BIN/$prog not found: run 'make' first"
 done
-command -v nft >/dev/null || die "'nft' not found: install nftables (apt-get install nftables)"
+require_command nft nftables
 lab_privileges "$0" "$@"
 # Our own namespaces, apart from any lab built by hand with netns.sh
 # (set after lab_privileges, which may start this script over, adding it twice).

@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=12-udp-reply-address.sh
 require_built "make all lab/naive_udp_echo" select_server select_client lab/naive_udp_echo
-command -v python3 >/dev/null || { echo "$PROG: python3 is missing" >&2; exit 1; }
+require_command python3 python3
 
 lab_setup
 

@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=13-one-address-or-all.sh
 require_built "" select_server select_client
-command -v python3 >/dev/null || { echo "$PROG: python3 is missing" >&2; exit 1; }
+require_command python3 python3
 
 lab_setup
 

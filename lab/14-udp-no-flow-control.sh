@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=14-udp-no-flow-control.sh
 require_built "make all lab/udp_blast" select_server lab/udp_blast
-command -v nstat >/dev/null || { echo "$PROG: nstat is missing (iproute2)" >&2; exit 1; }
+require_command nstat iproute2
 
 COUNT=2000
 SIZE=1400

@@ -40,8 +40,7 @@ SERVER_IP=10.10.11.2
 PORT=9877
 
 require_built "" select_server select_client
-command -v nft >/dev/null ||
-    { echo "$PROG: 'nft' not found: install nftables (apt-get install nftables)" >&2; exit 1; }
+require_command nft nftables
 lab_privileges "$0" "$@"
 # Our own namespaces, apart from any lab built by hand (set after
 # lab_privileges, which may start this script over, adding it twice).

@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PROG=20-bind-without-listen.sh
 require_built "make all lab/bug_no_listen" select_server select_client lab/bug_no_listen
-command -v nstat >/dev/null || { echo "$PROG: nstat is missing (iproute2)" >&2; exit 1; }
+require_command nstat iproute2
 
 lab_setup
 

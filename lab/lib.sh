@@ -31,6 +31,13 @@ require_built() {
     done
 }
 
+# require_command COMMAND PACKAGE - exit 1 unless COMMAND is installed; the
+# message names the Debian package that has it.
+require_command() {
+    command -v "$1" >/dev/null ||
+        { echo "$PROG: '$1' not found: install $2 (apt-get install $2)" >&2; exit 1; }
+}
+
 # lab_setup - make $tmp, empty pids, servers and held, and run cleanup on
 # exit.
 lab_setup() {

@@ -71,3 +71,15 @@ start_naive_udp() {
     assert_output ''
     assert_equal "$stderr" "12-udp-reply-address.sh: ./select_server is missing: run make first (make all lab/naive_udp_echo)"
 }
+
+@test "12-udp-reply-address.sh without python3 says which package to install" {
+    # A PATH with only what the script needs before its check.
+    mkdir "$BATS_TEST_TMPDIR/bin"
+    ln -s "$(command -v bash)" "$(command -v dirname)" "$BATS_TEST_TMPDIR/bin/"
+
+    run --separate-stderr env PATH="$BATS_TEST_TMPDIR/bin" "$SCRIPT" 3>&-
+
+    assert_failure 1
+    assert_output ''
+    assert_equal "$stderr" "12-udp-reply-address.sh: 'python3' not found: install python3 (apt-get install python3)"
+}
