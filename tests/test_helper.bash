@@ -349,6 +349,8 @@ in_backlog() {
     [[ -n $(ss -Htn state established "( sport = :$PORT )") ]]
 }
 
+# --- Namespaces and users: root or not ------------------------------------
+
 # own_netns - a network namespace of this test's own, its loopback up:
 # sets IN_NETNS, the command prefix that runs a command there.  A holder
 # process keeps the namespace; teardown kills it, and the namespace goes
@@ -409,16 +411,14 @@ without_userns() {
     fi
 }
 
-# --- The namespace lab ----------------------------------------------------
-
-# needs_lab - skip unless we may build namespaces: as root, here; otherwise
-# in a user namespace that a holder process keeps (teardown kills it, and
-# every namespace made in it goes with it; as root, teardown takes the
-# lab down).  Sets IN_LAB, the command
-# prefix that runs a command there (empty for root), and LAB_NETNS, the
-# command that runs netns.sh there.  Then it chooses this test's own prefix
-# (from the test process and number, short enough for interface names), so
-# no two tests, and no lab built by hand, share a namespace.
+# needs_lab - skip unless we may build the namespace lab (lab/netns.sh):
+# as root, here; otherwise in a user namespace that a holder process keeps
+# (teardown kills it, and every namespace made in it goes with it; as
+# root, teardown takes the lab down).  Sets IN_LAB, the command prefix that
+# runs a command there (empty for root), and LAB_NETNS, the command that
+# runs netns.sh there.  Then it chooses this test's own prefix (from the
+# test process and number, short enough for interface names), so no two
+# tests, and no lab built by hand, share a namespace.
 needs_lab() {
     IN_LAB=()
     if [[ $(id -u) != 0 ]]; then
