@@ -208,7 +208,8 @@ look "the client's FIN reached the server, which read EOF and closed: its FIN"
 look "went out and was dropped, so it waits in LAST_ACK for an ACK of it."
 look "The ACK of the client's FIN was dropped too: the client is in"
 look "FIN_WAIT1.  timer:(on,T,N): this end resends its FIN in T (ss writes"
-look "1.5 s as 1.500ms); N resends so far."
+look "1.5 s as 1.500ms, and nothing at all if the resend is due right now);"
+look "N resends so far."
 # Why the server's timer is so long: ss -ti shows its timeout (rto, ms)
 # and its round-trip estimate (rtt: mean/variation, ms).
 on lnxserver ss -Htin state last-ack |

@@ -70,8 +70,9 @@ declare -gA LOOKS=(
     [ss,server]='^    lnxserver \| %s +0 +[0-9]+ +10\.10\.11\.2:9877 +10\.10\.12\.2:[0-9]+%s$'
     [netstat,server]='^    lnxserver \| tcp +0 +[0-9]+ 10\.10\.11\.2:9877 +10\.10\.12\.2:[0-9]+ +%s$'
 )
-# ss's retransmission timer: time left (ss writes 1.5 s as 1.500ms), count.
-ON=' timer:\(on,[0-9.]+(ms|sec),[0-9]+\)'
+# ss's retransmission timer: time left (ss writes 1.5 s as 1.500ms, and
+# nothing at all for a resend due this very moment), count.
+ON=' timer:\(on,([0-9.]+(ms|sec))?,[0-9]+\)'
 TIMEWAIT=' timer:\(timewait,[0-9]+sec,0\)'
 
 # shows HOST SS_STATE TIMER [NETSTAT_STATE] - the output has the line ss
