@@ -17,24 +17,17 @@ EXPERIMENT=$BATS_TEST_DIRNAME/../lab/04-connect-errors.sh
 # "the experiment script" on check what it printed.
 setup_file() {
     export RUN_DIR=$BATS_FILE_TMPDIR
-    if [[ $(id -u) != 0 ]] &&
-        ! unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null; then
+    if userns_missing; then
         echo "needs root or user namespaces (unshare --user fails here)" >"$RUN_DIR/skip"
     elif ! command -v nft >/dev/null; then
         echo "needs nft (apt-get install nftables)" >"$RUN_DIR/skip"
     else
-        export FILE_PREFIX=t$(($$ % 100000))f
-        local status=0
-        LAB_NS_PREFIX=$FILE_PREFIX timeout 60 "$EXPERIMENT" \
-            >"$RUN_DIR/out" 2>"$RUN_DIR/err" 3>&- || status=$?
-        echo "$status" >"$RUN_DIR/status"
+        run_experiment_once "$EXPERIMENT"
     fi
 }
 
 teardown_file() {
-    if [[ -n ${FILE_PREFIX-} && $(id -u) == 0 ]]; then
-        LAB_NS_PREFIX=${FILE_PREFIX}4 "$NETNS" down >/dev/null 2>&1 || true
-    fi
+    experiment_down 4
 }
 
 # needs_nft - skip unless nftables can be used.
@@ -65,9 +58,7 @@ counter() {
 # ran_experiment - skip if the experiment could not run here; otherwise
 # fail unless it succeeded; then `run` on what it printed.
 ran_experiment() {
-    [[ ! -e $RUN_DIR/skip ]] || skip "$(cat "$RUN_DIR/skip")"
-    [[ $(cat "$RUN_DIR/status") == 0 ]] ||
-        fail "the experiment failed ($(cat "$RUN_DIR/status")): $(cat "$RUN_DIR/err")"
+    experiment_succeeded
     run cat "$RUN_DIR/out"
 }
 

@@ -15,36 +15,19 @@ EXPERIMENT=$BATS_TEST_DIRNAME/../lab/07-link-failure.sh
 # comes from this bats process, so no other test or lab shares it.
 setup_file() {
     export RUN_DIR=$BATS_FILE_TMPDIR
-    if [[ $(id -u) != 0 ]] &&
-        ! unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null; then
+    if userns_missing; then
         echo "needs root or user namespaces (unshare --user fails here)" >"$RUN_DIR/skip"
     elif ! ip netns list >/dev/null 2>&1; then
         echo "needs 'ip netns' (iproute2)" >"$RUN_DIR/skip"
     elif ! command -v nft >/dev/null; then
         echo "needs nft (apt-get install nftables)" >"$RUN_DIR/skip"
     else
-        export FILE_PREFIX=t$(($$ % 100000))f
-        local start=${EPOCHREALTIME/[.,]/} status=0
-        LAB_NS_PREFIX=$FILE_PREFIX LAB_INTERVAL=0.1 LAB_BREAK=2 \
-            timeout 60 "$EXPERIMENT" >"$RUN_DIR/out" 2>"$RUN_DIR/err" 3>&- || status=$?
-        local end=${EPOCHREALTIME/[.,]/}
-        echo "$status" >"$RUN_DIR/status"
-        echo $(((end - start) / 1000)) >"$RUN_DIR/ms"
+        run_experiment_once "$EXPERIMENT" LAB_INTERVAL=0.1 LAB_BREAK=2
     fi
 }
 
 teardown_file() {
-    if [[ -n ${FILE_PREFIX-} && $(id -u) == 0 ]]; then
-        LAB_NS_PREFIX=${FILE_PREFIX}7 "$NETNS" down >/dev/null 2>&1 || true
-    fi
-}
-
-# ran_experiment - skip if the experiment could not run here; otherwise
-# fail unless it succeeded.
-ran_experiment() {
-    [[ ! -e $RUN_DIR/skip ]] || skip "$(cat "$RUN_DIR/skip")"
-    [[ $(cat "$RUN_DIR/status") == 0 ]] ||
-        fail "the experiment failed ($(cat "$RUN_DIR/status")): $(cat "$RUN_DIR/err")"
+    experiment_down 7
 }
 
 # part N - `run` on what the experiment printed for part N.
@@ -75,7 +58,7 @@ increasing() {
 }
 
 @test "the experiment ends by itself, in under 20 s at these settings, and leaves no namespace behind" {
-    ran_experiment
+    experiment_succeeded
     (($(cat "$RUN_DIR/ms") < 20000)) || fail "took $(cat "$RUN_DIR/ms") ms"
     if [[ $(id -u) == 0 ]]; then
         run ip netns list
@@ -88,7 +71,7 @@ increasing() {
 }
 
 @test "a 2 s break: TCP delivers every message, late but all of them and in order" {
-    ran_experiment
+    experiment_succeeded
     part 1
 
     received TCP
@@ -100,7 +83,7 @@ increasing() {
 }
 
 @test "a 2 s break: UDP loses the messages sent during the break, and only those" {
-    ran_experiment
+    experiment_succeeded
     part 1
     [[ $(grep '^  sent during the break: ' <<<"$output") =~ messages\ ([0-9]+)\ to\ ([0-9]+)$ ]] ||
         fail "no 'sent during the break' line"
@@ -124,7 +107,7 @@ increasing() {
 }
 
 @test "after the break, one read() gives the server several messages at once: TCP is a byte stream" {
-    ran_experiment
+    experiment_succeeded
     part 1
 
     # The line after the heading: messages per read(), adding up to 26.
@@ -138,7 +121,7 @@ increasing() {
 }
 
 @test "random loss (1 packet in 5): TCP still delivers all 15 messages in order; UDP's survivors stay in order" {
-    ran_experiment
+    experiment_succeeded
     part 2
 
     assert_line "  router nft rule: numgen random mod 5 0 drop"

@@ -18,32 +18,21 @@ setup_file() {
     export RUN_DIR=$BATS_FILE_TMPDIR
     if ! command -v nft >/dev/null; then
         echo "needs nft (apt-get install nftables)" >"$RUN_DIR/skip"
-    elif [[ $(id -u) != 0 ]] &&
-        ! unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null; then
+    elif userns_missing; then
         echo "needs root or user namespaces (unshare --user fails here)" >"$RUN_DIR/skip"
     else
-        export FILE_PREFIX=t$(($$ % 100000))f
-        local start=${EPOCHREALTIME/[.,]/} status=0
-        LAB_NS_PREFIX=$FILE_PREFIX timeout 60 "$EXPERIMENT" >"$RUN_DIR/out" 2>"$RUN_DIR/err" 3>&- ||
-            status=$?
-        local end=${EPOCHREALTIME/[.,]/}
-        echo "$status" >"$RUN_DIR/status"
-        echo $(((end - start) / 1000)) >"$RUN_DIR/ms"
+        run_experiment_once "$EXPERIMENT"
     fi
 }
 
 teardown_file() {
-    if [[ -n ${FILE_PREFIX-} && $(id -u) == 0 ]]; then
-        LAB_NS_PREFIX=${FILE_PREFIX}15 "$NETNS" down >/dev/null 2>&1 || true
-    fi
+    experiment_down 15
 }
 
 # ran_experiment - skip if the experiment could not run here; otherwise
 # fail unless it succeeded with nothing on stderr.
 ran_experiment() {
-    [[ ! -e $RUN_DIR/skip ]] || skip "$(cat "$RUN_DIR/skip")"
-    [[ $(cat "$RUN_DIR/status") == 0 ]] ||
-        fail "the experiment failed ($(cat "$RUN_DIR/status")): $(cat "$RUN_DIR/err")"
+    experiment_succeeded
     assert_equal "$(cat "$RUN_DIR/err")" ""
 }
 

@@ -451,6 +451,48 @@ start_lab_server() {
     [[ $PORT =~ ^[0-9]+$ ]]
 }
 
+# The namespace experiments (4, 7, 11 and 15) run once per bats file, from
+# setup_file; each test then checks a part of what they printed, in RUN_DIR.
+
+# userns_missing - this user can build no namespaces: not root, and
+# unshare --user fails.
+userns_missing() {
+    [[ $(id -u) != 0 ]] &&
+        ! unshare --user --map-current-user --keep-caps --net --mount true 2>/dev/null
+}
+
+# run_experiment_once SCRIPT [VAR=VALUE...] - from setup_file: run the lab
+# script SCRIPT, for 60 s at most, with its namespaces under a prefix of
+# this bats process's own (FILE_PREFIX) and VAR=VALUE in its environment.
+# Its stdout, stderr, exit status and run time (ms) go to out, err, status
+# and ms in RUN_DIR.
+run_experiment_once() {
+    local start status=0
+    export FILE_PREFIX=t$(($$ % 100000))f
+    start=$(now_us)
+    env LAB_NS_PREFIX="$FILE_PREFIX" "${@:2}" timeout 60 "$1" \
+        >"$RUN_DIR/out" 2>"$RUN_DIR/err" 3>&- || status=$?
+    echo "$status" >"$RUN_DIR/status"
+    echo $((($(now_us) - start) / 1000)) >"$RUN_DIR/ms"
+}
+
+# experiment_down NUMBER - from teardown_file, as root: take down what the
+# experiment left, if anything (its namespaces' prefix is FILE_PREFIX
+# followed by its NUMBER).
+experiment_down() {
+    if [[ -n ${FILE_PREFIX-} && $(id -u) == 0 ]]; then
+        LAB_NS_PREFIX=$FILE_PREFIX$1 "$NETNS" down >/dev/null 2>&1 || true
+    fi
+}
+
+# experiment_succeeded - skip if the experiment could not run here
+# (setup_file wrote why in RUN_DIR/skip); otherwise fail unless it exited 0.
+experiment_succeeded() {
+    [[ ! -e $RUN_DIR/skip ]] || skip "$(cat "$RUN_DIR/skip")"
+    [[ $(cat "$RUN_DIR/status") == 0 ]] ||
+        fail "the experiment failed ($(cat "$RUN_DIR/status")): $(cat "$RUN_DIR/err")"
+}
+
 # --- Processes -----------------------------------------------------------
 
 # is_running PID - the process exists and is not a zombie.
